@@ -1,0 +1,116 @@
+/**
+ * The framework-neutral request and response every endpoint works with.
+ * Adapters translate their framework's objects to these and back, nothing
+ * more; all parsing and validation of input happens here.
+ */
+import { AuthError, badRequest } from "./errors.ts";
+
+export interface AuthRequest {
+  method: string;
+  /** The URL's query string, already split. */
+  query: URLSearchParams;
+  /** The `Authorization` header, if any. */
+  authorization: string | undefined;
+  /** The `Content-Type` header, if any. */
+  contentType: string | undefined;
+  /** Reads the raw body (adapters use `readBody`, which enforces the size limit); only POST endpoints call it. */
+  body: () => Promise<Uint8Array>;
+}
+
+export interface AuthResponse {
+  status: number;
+  headers: Record<string, string>;
+  /** A JSON value to serialise, or undefined for an empty body (redirects). */
+  body: unknown;
+}
+
+const NO_STORE = { "cache-control": "no-store", pragma: "no-cache" } as const;
+
+export function jsonResponse(status: number, body: unknown, headers: Record<string, string> = {}) {
+  return { status, headers: { ...NO_STORE, ...headers }, body } satisfies AuthResponse;
+}
+
+export function redirectResponse(location: string): AuthResponse {
+  return { status: 302, headers: { location, "cache-control": "no-store" }, body: undefined };
+}
+
+export function errorResponse(error: AuthError): AuthResponse {
+  const headers: Record<string, string> = {};
+  if (error.status === 401) headers["www-authenticate"] = bearerChallenge(error);
+  if (error.status === 503) headers["retry-after"] = "5";
+  return jsonResponse(error.status, error.toJSON(), headers);
+}
+
+function bearerChallenge(error: AuthError): string {
+  const description = error.description.replace(/["\\]/g, "");
+  return `Bearer error="${error.error}", error_description="${description}"`;
+}
+
+/** Reads a request body, refusing more than `limit` bytes without buffering them. */
+export async function readBody(
+  chunks: AsyncIterable<Uint8Array | string>,
+  limit: number,
+): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of chunks) {
+    const bytes = typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk;
+    size += bytes.byteLength;
+    if (size > limit) throw payloadTooLarge(limit);
+    parts.push(bytes);
+  }
+  const body = new Uint8Array(size);
+  let offset = 0;
+  for (const part of parts) {
+    body.set(part, offset);
+    offset += part.byteLength;
+  }
+  return body;
+}
+
+export const payloadTooLarge = (limit: number) =>
+  new AuthError(413, "invalid_request", `The request body exceeds ${limit} bytes.`);
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** Parses an `application/x-www-form-urlencoded` body. */
+export async function parseForm(request: AuthRequest): Promise<URLSearchParams> {
+  const mediaType = request.contentType?.split(";")[0]?.trim().toLowerCase();
+  if (mediaType !== "application/x-www-form-urlencoded") {
+    throw new AuthError(
+      415,
+      "invalid_request",
+      "The request body must be application/x-www-form-urlencoded.",
+    );
+  }
+  let text: string;
+  try {
+    text = utf8.decode(await request.body());
+  } catch {
+    throw badRequest("The request body is not valid UTF-8.");
+  }
+  return new URLSearchParams(text);
+}
+
+/**
+ * One parameter by any of its names (py-oidc-auth clients send
+ * `refresh-token` for `refresh_token`). RFC 6749 §3.1: a parameter must not
+ * be repeated.
+ */
+export function param(params: URLSearchParams, ...names: string[]): string | undefined {
+  let found: string | undefined;
+  for (const name of names) {
+    const values = params.getAll(name);
+    if (values.length > 1 || (values.length === 1 && found !== undefined)) {
+      throw badRequest(`The parameter "${names[0]}" is given more than once.`);
+    }
+    if (values.length === 1) found = values[0];
+  }
+  return found === "" ? undefined : found;
+}
+
+export function requiredParam(params: URLSearchParams, ...names: string[]): string {
+  const value = param(params, ...names);
+  if (value === undefined) throw badRequest(`The parameter "${names[0]}" is required.`);
+  return value;
+}

@@ -1,0 +1,14 @@
+/**
+ * Frameworks and database drivers are optional peer dependencies: load one
+ * on demand, and say which package to install when it is missing.
+ */
+export async function importPeer<T>(packageName: string, usedBy: string): Promise<T> {
+  try {
+    return (await import(packageName)) as T;
+  } catch (error) {
+    if ((error as { code?: unknown }).code === "ERR_MODULE_NOT_FOUND") {
+      throw new Error(`${usedBy} needs the "${packageName}" package: npm install ${packageName}`);
+    }
+    throw error;
+  }
+}

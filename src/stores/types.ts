@@ -1,0 +1,108 @@
+/**
+ * The persistence the broker needs, behind one interface. Every backend
+ * (memory, SQLite, PostgreSQL, MySQL/MariaDB, Redis, MongoDB) implements it
+ * and passes the same conformance suite (test/stores.test.ts).
+ *
+ * Values the broker must keep secret (IdP refresh tokens, private keys,
+ * replayable token pairs) reach the store already encrypted: a store never
+ * sees plaintext secrets and never needs to. Times are unix seconds.
+ */
+
+/** A broker signing key. `slot` makes creation race-safe: one key per slot. */
+export interface SigningKeyRecord {
+  /** Rotation slot, e.g. floor(now / rotationPeriod). Unique. */
+  slot: number;
+  kid: string;
+  alg: string;
+  /** Public JWK as JSON text. */
+  publicJwk: string;
+  /** Private JWK as JSON text, possibly encrypted by the broker. */
+  privateJwk: string;
+  createdAt: number;
+}
+
+/** A broker login session: one per login, survives refresh-token rotation. */
+export interface SessionRecord {
+  id: string;
+  subject: string;
+  /** Opaque to the store (JSON written by the broker, secrets encrypted). */
+  data: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
+/** One refresh token handed to a client, stored by hash only. */
+export interface RefreshTokenRecord {
+  /** A hash of the refresh token; the token itself is never stored. */
+  hash: string;
+  sessionId: string;
+  expiresAt: number;
+  /** When a rotation claimed this token; null while it is the live token. */
+  consumedAt: number | null;
+  /**
+   * What the rotation that consumed this token produced (opaque, encrypted by
+   * the broker), so that a retry inside the grace window gets the same
+   * answer. Null until the rotation completes.
+   */
+  successor: string | null;
+}
+
+export type ConsumeResult =
+  /** This caller won: it alone must perform the rotation. */
+  | { status: "claimed"; token: RefreshTokenRecord; session: SessionRecord }
+  /** Someone else consumed it earlier (at `token.consumedAt`). */
+  | { status: "already-consumed"; token: RefreshTokenRecord }
+  /** Unknown, expired, or its session is gone or expired. */
+  | { status: "unknown" };
+
+export interface BrokerStore {
+  /** Creates tables/indexes idempotently; safe to call from many processes at once. */
+  init(): Promise<void>;
+  /** Releases what the store opened itself (never a client the user passed in). */
+  close(): Promise<void>;
+
+  /** Inserts the key unless its slot is taken; returns the slot's key either way. */
+  putSigningKeyIfAbsent(key: SigningKeyRecord): Promise<SigningKeyRecord>;
+  /** Newest first (by slot), at most `limit`. */
+  listSigningKeys(limit: number): Promise<SigningKeyRecord[]>;
+
+  createSession(session: SessionRecord, firstToken: RefreshTokenRecord): Promise<void>;
+  /** Null when absent or expired. */
+  getSession(id: string): Promise<SessionRecord | null>;
+  /** Deletes the session and all of its refresh tokens. */
+  revokeSession(id: string): Promise<void>;
+
+  /**
+   * Atomically marks the live token as consumed at `now` (a conditional
+   * update, never read-then-write): of many concurrent callers exactly one
+   * gets "claimed".
+   */
+  consumeRefreshToken(hash: string, now: number): Promise<ConsumeResult>;
+  /** Undoes a claim whose rotation could not finish (e.g. IdP unreachable). */
+  releaseRefreshToken(hash: string): Promise<void>;
+  /**
+   * Finishes a rotation: records `successor` on the consumed token, inserts
+   * the new token and replaces the session's data, all or nothing.
+   */
+  completeRotation(
+    consumedHash: string,
+    successor: string,
+    next: RefreshTokenRecord,
+    sessionData: string,
+  ): Promise<void>;
+  /** Reads a token record (to poll for a successor inside the grace window). */
+  getRefreshToken(hash: string): Promise<RefreshTokenRecord | null>;
+
+  /** Persists a trusted peer's JWKS (JSON text) so a restart survives the peer being down. */
+  savePeerJwks(issuer: string, jwks: string, fetchedAt: number): Promise<void>;
+  loadPeerJwks(issuer: string): Promise<{ jwks: string; fetchedAt: number } | null>;
+
+  /**
+   * Records `id` as used until `expiresAt`; true the first time, false on
+   * every later call before it expires (single-use login state).
+   */
+  useOnce(id: string, expiresAt: number): Promise<boolean>;
+
+  /** Deletes expired sessions, tokens and used-once ids (stores without native TTL). */
+  purgeExpired(now: number): Promise<void>;
+}
