@@ -38,6 +38,8 @@ export function errorResponse(error: AuthError): AuthResponse {
   const headers: Record<string, string> = {};
   if (error.status === 401) headers["www-authenticate"] = bearerChallenge(error);
   if (error.status === 503) headers["retry-after"] = "5";
+  // The unread rest of an oversized body makes the connection unusable.
+  if (error.status === 413) headers.connection = "close";
   return jsonResponse(error.status, error.toJSON(), headers);
 }
 
@@ -83,9 +85,10 @@ export async function parseForm(request: AuthRequest): Promise<URLSearchParams> 
       "The request body must be application/x-www-form-urlencoded.",
     );
   }
+  const body = await request.body();
   let text: string;
   try {
-    text = utf8.decode(await request.body());
+    text = utf8.decode(body);
   } catch {
     throw badRequest("The request body is not valid UTF-8.");
   }

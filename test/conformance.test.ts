@@ -1,0 +1,631 @@
+/**
+ * HTTP-level conformance: every endpoint (SPEC §3), every guard outcome
+ * (SPEC §4) and the bad-input cases, run against every adapter in
+ * helpers/adapters.ts, with a real OpenID Provider (dev-idp, oidc-provider)
+ * on loopback. Nothing is mocked.
+ */
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import { after, before, describe, it } from "node:test";
+import { type DevIdp, startDevIdp } from "../dev-idp/index.ts";
+import { IdpUserAgent } from "../dev-idp/user-agent.ts";
+import type { OIDCAuthOptions, RouterOptions } from "../src/index.ts";
+import { ADAPTERS, type AdapterFixture, AUTH_PORTS, type RunningApp } from "./helpers/adapters.ts";
+import { forgedTokens, signWithIdpKey, validClaims } from "./helpers/forge.ts";
+import { capturingLogger, type Reply, TestClient } from "./helpers/http.ts";
+
+const PREFIX = "/api";
+const CLIENT_CALLBACK = "http://127.0.0.1/cb"; // loopback: any port allowed
+const WEB_CALLBACK = "https://app.example.org/cb";
+const WEB_LOGOUT = "https://app.example.org/bye";
+const SECRET = "test-secret-0123456789abcdef-0123456789abcdef";
+const ROUTER: RouterOptions = { prefix: PREFIX };
+const IDP_OPTIONS = { extraRedirectUris: [WEB_CALLBACK, WEB_LOGOUT], devicePollIntervalSeconds: 1 };
+
+const paths = {
+  login: `${PREFIX}/auth/v2/login`,
+  callback: `${PREFIX}/auth/v2/callback`,
+  token: `${PREFIX}/auth/v2/token`,
+  device: `${PREFIX}/auth/v2/device`,
+  logout: `${PREFIX}/auth/v2/logout`,
+  userinfo: `${PREFIX}/auth/v2/userinfo`,
+};
+
+/** Everything secret the tests saw, for the leak check at the end. */
+const secrets = new Set<string>();
+const logLines: string[] = [];
+const clients: TestClient[] = [];
+
+function authOptions(idp: DevIdp, overrides: Partial<OIDCAuthOptions> = {}): OIDCAuthOptions {
+  return {
+    clientId: idp.confidentialClient.clientId,
+    clientSecret: idp.confidentialClient.clientSecret,
+    discoveryUrl: idp.discoveryUrl,
+    scopes: "myscope profile email",
+    audience: idp.audience,
+    allowedRedirectUris: [CLIENT_CALLBACK, WEB_CALLBACK, WEB_LOGOUT],
+    secret: SECRET,
+    jwksCooldownMs: 0,
+    logger: capturingLogger(logLines),
+    ...overrides,
+  };
+}
+
+async function startClient(
+  adapter: AdapterFixture,
+  options: OIDCAuthOptions,
+  apps: RunningApp[],
+): Promise<TestClient> {
+  const app = await adapter.start(options, ROUTER);
+  apps.push(app);
+  const client = new TestClient(app.url);
+  clients.push(client);
+  return client;
+}
+
+const user = { username: "alice", password: "alice-password" };
+const bob = { username: "bob", password: "bob-password" };
+
+/** GET /login, then log in at the IdP as a person would; returns the IdP's answer. */
+async function loginAtIdp(http: TestClient, redirectUri: string, query = "", who = user) {
+  const started = await http.get(
+    `${paths.login}?redirect_uri=${encodeURIComponent(redirectUri)}${query}`,
+  );
+  assert.equal(started.status, 302, started.text);
+  const authorizationUrl = new URL(started.headers.get("location") ?? "");
+  const back = await new IdpUserAgent().authorize(authorizationUrl, who.username, who.password);
+  const code = back.searchParams.get("code");
+  const state = back.searchParams.get("state");
+  assert.ok(code && state, `the IdP redirected to ${back.origin}${back.pathname} without a code`);
+  return { authorizationUrl, back, code, state };
+}
+
+function remember(reply: Reply): Reply {
+  for (const field of ["access_token", "refresh_token", "id_token", "device_code"]) {
+    if (typeof reply.json[field] === "string") secrets.add(reply.json[field] as string);
+  }
+  return reply;
+}
+
+function assertTokenReply(reply: Reply): void {
+  assert.equal(reply.status, 200, reply.text);
+  assert.equal(reply.headers.get("cache-control"), "no-store");
+  const body = remember(reply).json;
+  assert.equal(typeof body.access_token, "string");
+  assert.equal(body.token_type, "Bearer");
+  assert.equal(typeof body.expires, "number");
+  assert.ok((body.expires as number) > Date.now() / 1000, "expires lies in the future");
+  assert.equal(typeof body.expires_in, "number");
+}
+
+function assertError(reply: Reply, status: number, error?: string): void {
+  assert.equal(reply.status, status, reply.text);
+  assert.equal(typeof reply.json.error, "string", reply.text);
+  assert.equal(typeof reply.json.error_description, "string");
+  assert.equal(typeof reply.json.detail, "string");
+  if (error) assert.equal(reply.json.error, error);
+}
+
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+for (const adapter of ADAPTERS) {
+  describe(`${adapter.name} adapter`, () => {
+    let idp: DevIdp;
+    let http: TestClient;
+    const apps: RunningApp[] = [];
+    const idps: DevIdp[] = [];
+
+    before(async () => {
+      idp = await startDevIdp(IDP_OPTIONS);
+      idps.push(idp);
+      secrets.add(idp.confidentialClient.clientSecret);
+      http = await startClient(adapter, authOptions(idp), apps);
+    });
+
+    after(async () => {
+      await Promise.all(apps.map((app) => app.close()));
+      await Promise.all(idps.map((server) => server.stop()));
+    });
+
+    describe("login and callback", () => {
+      it("runs the authorization code flow end to end: login → IdP → callback → token JSON", async () => {
+        const { authorizationUrl, code, state } = await loginAtIdp(http, WEB_CALLBACK);
+        const sent = authorizationUrl.searchParams;
+        assert.equal(sent.get("code_challenge_method"), "S256");
+        assert.ok(sent.get("nonce"));
+        assert.match(sent.get("scope") ?? "", /openid/);
+        assert.match(sent.get("scope") ?? "", /offline_access/);
+        const reply = await http.get(
+          `${paths.callback}?code=${code}&state=${encodeURIComponent(state)}`,
+        );
+        assertTokenReply(reply);
+        assert.equal(typeof reply.json.refresh_token, "string");
+        assert.match(String(reply.json.scope), /myscope/);
+        const me = await http.get("/me", bearer(String(reply.json.access_token)));
+        assert.equal(me.status, 200);
+        assert.equal(me.json.username, "alice");
+      });
+
+      it("never puts the plain PKCE verifier into the state", async () => {
+        const started = await http.get(
+          `${paths.login}?redirect_uri=${encodeURIComponent(WEB_CALLBACK)}`,
+        );
+        const url = new URL(started.headers.get("location") ?? "");
+        const state = url.searchParams.get("state") ?? "";
+        const parts = state.split("|");
+        assert.equal(parts.length, 3);
+        assert.equal(parts[1], WEB_CALLBACK);
+        assert.ok(
+          (parts[2] ?? "").length > 128,
+          "the last part is sealed, not a 43-128 char verifier",
+        );
+        // The challenge sent to the IdP is not the hash of the last part.
+        const hashOfLast = createHash("sha256")
+          .update(parts[2] ?? "")
+          .digest("base64url");
+        assert.notEqual(url.searchParams.get("code_challenge"), hashOfLast);
+      });
+
+      it("serves py-oidc-auth's CLI: code_verifier is the part of state after the last |", async () => {
+        const { code, state } = await loginAtIdp(http, "http://127.0.0.1:53682/cb");
+        const reply = await http.post(paths.token, {
+          code,
+          redirect_uri: "http://127.0.0.1:53682/cb",
+          code_verifier: state.slice(state.lastIndexOf("|") + 1),
+        });
+        assertTokenReply(reply);
+      });
+
+      it("accepts the client's own code_challenge (RFC 8252) and its code_verifier at /token", async () => {
+        const verifier = randomBytes(32).toString("base64url");
+        const challenge = createHash("sha256").update(verifier).digest("base64url");
+        const redirectUri = "http://localhost:41999/done";
+        const allowLocalhost = await startClient(
+          adapter,
+          authOptions(idp, { allowedRedirectUris: ["http://localhost/done"] }),
+          apps,
+        );
+        const { authorizationUrl, code } = await loginAtIdp(
+          allowLocalhost,
+          redirectUri,
+          `&code_challenge=${challenge}&code_challenge_method=S256`,
+        );
+        assert.equal(authorizationUrl.searchParams.get("code_challenge"), challenge);
+        const reply = await allowLocalhost.post(paths.token, {
+          code,
+          redirect_uri: redirectUri,
+          code_verifier: verifier,
+        });
+        assertTokenReply(reply);
+      });
+
+      it("refuses a replayed state", async () => {
+        const { code, state } = await loginAtIdp(http, WEB_CALLBACK);
+        assertTokenReply(
+          await http.get(`${paths.callback}?code=${code}&state=${encodeURIComponent(state)}`),
+        );
+        const again = await http.get(
+          `${paths.callback}?code=${code}&state=${encodeURIComponent(state)}`,
+        );
+        assertError(again, 400, "invalid_grant");
+      });
+
+      it("refuses a tampered state", async () => {
+        const { code, state } = await loginAtIdp(http, WEB_CALLBACK);
+        const sealed = state.slice(state.lastIndexOf("|") + 1);
+        const flipped = `${sealed.slice(0, -5)}${sealed.at(-5) === "A" ? "B" : "A"}${sealed.slice(-4)}`;
+        const tampered = `${state.slice(0, state.lastIndexOf("|") + 1)}${flipped}`;
+        assertError(
+          await http.get(`${paths.callback}?code=${code}&state=${encodeURIComponent(tampered)}`),
+          400,
+        );
+        const other = `x|${WEB_CALLBACK}|${"A".repeat(200)}`;
+        assertError(
+          await http.get(`${paths.callback}?code=${code}&state=${encodeURIComponent(other)}`),
+          400,
+        );
+      });
+
+      it("refuses an expired state", async () => {
+        const shortLived = await startClient(
+          adapter,
+          authOptions(idp, { loginTimeoutSeconds: 1 }),
+          apps,
+        );
+        const { code, state } = await loginAtIdp(shortLived, WEB_CALLBACK);
+        await new Promise((resolve) => setTimeout(resolve, 2100));
+        const reply = await shortLived.get(
+          `${paths.callback}?code=${code}&state=${encodeURIComponent(state)}`,
+        );
+        assertError(reply, 400, "invalid_grant");
+        assert.match(String(reply.json.detail), /expired/);
+      });
+
+      it("refuses a redirect_uri off the allow-list, and a token request whose redirect_uri differs", async () => {
+        for (const target of [
+          "https://evil.example.org/cb",
+          "https://app.example.org/cb2",
+          "javascript:alert(1)",
+        ]) {
+          const reply = await http.get(`${paths.login}?redirect_uri=${encodeURIComponent(target)}`);
+          assertError(reply, 400, "invalid_request");
+          assert.equal(reply.headers.get("location"), null);
+        }
+        const { code, state } = await loginAtIdp(http, "http://127.0.0.1:5000/cb");
+        const reply = await http.post(paths.token, {
+          code,
+          redirect_uri: "http://127.0.0.1:5001/cb",
+          code_verifier: state.slice(state.lastIndexOf("|") + 1),
+        });
+        assertError(reply, 400, "invalid_grant");
+      });
+
+      it("passes prompt and the requested scope to the IdP, and validates prompt", async () => {
+        const ok = await http.get(
+          `${paths.login}?redirect_uri=${encodeURIComponent(WEB_CALLBACK)}&prompt=login&scope=extra&offline_access=false`,
+        );
+        const sent = new URL(ok.headers.get("location") ?? "").searchParams;
+        assert.equal(sent.get("prompt"), "login");
+        assert.match(sent.get("scope") ?? "", /\bextra\b/);
+        assert.doesNotMatch(sent.get("scope") ?? "", /offline_access/);
+        assertError(
+          await http.get(
+            `${paths.login}?redirect_uri=${encodeURIComponent(WEB_CALLBACK)}&prompt=evil`,
+          ),
+          400,
+        );
+      });
+    });
+
+    describe("refresh and device flow", () => {
+      it("refreshes with refresh_token and with refresh-token", async () => {
+        const { code, state } = await loginAtIdp(http, WEB_CALLBACK);
+        const first = await http.get(
+          `${paths.callback}?code=${code}&state=${encodeURIComponent(state)}`,
+        );
+        assertTokenReply(first);
+        const second = await http.post(paths.token, {
+          refresh_token: String(first.json.refresh_token),
+        });
+        assertTokenReply(second);
+        const third = await http.post(paths.token, {
+          "refresh-token": String(second.json.refresh_token),
+        });
+        assertTokenReply(third);
+        assert.notEqual(third.json.access_token, first.json.access_token);
+        const bogus = await http.post(paths.token, { refresh_token: "not-a-refresh-token" });
+        assertError(bogus, 400, "invalid_grant");
+      });
+
+      it("runs the device flow: pending → approval → token, with device_code and device-code", async () => {
+        const started = remember(await http.post(paths.device));
+        assert.equal(started.status, 200, started.text);
+        assert.equal(started.headers.get("cache-control"), "no-store");
+        for (const field of [
+          "device_code",
+          "user_code",
+          "verification_uri",
+          "verification_uri_complete",
+        ]) {
+          assert.equal(typeof started.json[field], "string", field);
+        }
+        assert.equal(typeof started.json.expires_in, "number");
+        assert.equal(typeof started.json.interval, "number");
+        const deviceCode = String(started.json.device_code);
+        assertError(
+          await http.post(paths.token, { device_code: deviceCode }),
+          400,
+          "authorization_pending",
+        );
+        await new IdpUserAgent().approveDevice(
+          String(started.json.verification_uri_complete),
+          user.username,
+          user.password,
+        );
+        // Respect the IdP's polling interval, or it answers slow_down.
+        await new Promise((resolve) => setTimeout(resolve, Number(started.json.interval) * 1000));
+        assertTokenReply(await http.post(paths.token, { "device-code": deviceCode }));
+      });
+
+      it("passes access_denied through when the user denies the device", async () => {
+        const started = remember(await http.post(paths.device));
+        await new IdpUserAgent().denyDevice(
+          String(started.json.verification_uri_complete),
+          user.username,
+          user.password,
+        );
+        await new Promise((resolve) => setTimeout(resolve, Number(started.json.interval) * 1000));
+        assertError(
+          await http.post(paths.token, { device_code: String(started.json.device_code) }),
+          400,
+          "access_denied",
+        );
+      });
+    });
+
+    describe("logout and userinfo", () => {
+      it("redirects to the IdP's end-session endpoint with client_id, id_token_hint and an allowed URI", async () => {
+        const { code, state } = await loginAtIdp(http, WEB_CALLBACK);
+        const tokens = remember(
+          await http.get(`${paths.callback}?code=${code}&state=${encodeURIComponent(state)}`),
+        );
+        const idToken = String(tokens.json.id_token);
+        const reply = await http.get(
+          `${paths.logout}?post_logout_redirect_uri=${encodeURIComponent(WEB_LOGOUT)}&id_token_hint=${idToken}`,
+        );
+        assert.equal(reply.status, 302);
+        const location = new URL(reply.headers.get("location") ?? "");
+        assert.equal(`${location.origin}${location.pathname}`, `${idp.issuer}/session/end`);
+        assert.equal(location.searchParams.get("client_id"), idp.confidentialClient.clientId);
+        assert.equal(location.searchParams.get("id_token_hint"), idToken);
+        assert.equal(location.searchParams.get("post_logout_redirect_uri"), WEB_LOGOUT);
+      });
+
+      it("never forwards a post_logout_redirect_uri off the allow-list", async () => {
+        const reply = await http.get(
+          `${paths.logout}?post_logout_redirect_uri=${encodeURIComponent("https://evil.example.org/")}`,
+        );
+        assert.equal(reply.status, 302);
+        const location = reply.headers.get("location") ?? "";
+        assert.doesNotMatch(decodeURIComponent(location), /evil/);
+        assert.equal(
+          new URL(location).searchParams.get("client_id"),
+          idp.confidentialClient.clientId,
+        );
+      });
+
+      it("without an end-session endpoint redirects to the allowed URI, else to /", async () => {
+        const plainIdp = await startDevIdp({ ...IDP_OPTIONS, endSession: false });
+        idps.push(plainIdp);
+        const plain = await startClient(adapter, authOptions(plainIdp), apps);
+        const allowed = await plain.get(
+          `${paths.logout}?post_logout_redirect_uri=${encodeURIComponent(WEB_LOGOUT)}`,
+        );
+        assert.equal(allowed.status, 302);
+        assert.equal(allowed.headers.get("location"), WEB_LOGOUT);
+        const evil = await plain.get(
+          `${paths.logout}?post_logout_redirect_uri=${encodeURIComponent("https://evil.example.org/")}`,
+        );
+        assert.equal(evil.headers.get("location"), "/");
+        assert.equal((await plain.get(paths.logout)).headers.get("location"), "/");
+      });
+
+      it("answers userinfo from the token's claims, and 401 without a token", async () => {
+        const { code, state } = await loginAtIdp(http, WEB_CALLBACK, "", bob);
+        const tokens = remember(
+          await http.get(`${paths.callback}?code=${code}&state=${encodeURIComponent(state)}`),
+        );
+        const reply = await http.get(paths.userinfo, bearer(String(tokens.json.access_token)));
+        assert.equal(reply.status, 200, reply.text);
+        assert.deepEqual(reply.json, {
+          username: "bob",
+          first_name: "Bob",
+          last_name: "Builder",
+          email: "bob@example.org",
+          pw_name: "bob",
+        });
+        assertError(await http.get(paths.userinfo), 401);
+      });
+    });
+
+    describe("guards", () => {
+      it("admits a valid token and applies scope and claim requirements", async () => {
+        const alice = await signWithIdpKey(
+          idp,
+          validClaims(idp, { realm_access: { roles: ["admin"] } }),
+        );
+        const plain = await signWithIdpKey(idp, validClaims(idp));
+        assert.equal((await http.get("/me", bearer(alice))).status, 200);
+        assert.equal((await http.get("/scoped", bearer(alice))).status, 200);
+        assertError(await http.get("/admin-scope", bearer(alice)), 403, "insufficient_scope");
+        assert.equal((await http.get("/admins", bearer(alice))).status, 200);
+        assertError(await http.get("/admins", bearer(plain)), 403);
+        const noMyscope = await signWithIdpKey(idp, validClaims(idp, { scope: "openid profile" }));
+        assertError(await http.get("/scoped", bearer(noMyscope)), 403);
+      });
+
+      it("answers 401 with WWW-Authenticate without a token, and optional() sees anonymous", async () => {
+        const reply = await http.get("/me");
+        assertError(reply, 401);
+        assert.match(reply.headers.get("www-authenticate") ?? "", /^Bearer/);
+        assertError(await http.get("/me", { authorization: "Basic dXNlcjpwYXNz" }), 401);
+        assert.deepEqual((await http.get("/maybe-me")).json, { anonymous: true });
+      });
+
+      it("rejects every forged token with 401, and optional() treats it as anonymous", async () => {
+        for (const [attack, token] of Object.entries(await forgedTokens(idp))) {
+          const reply = await http.get("/me", bearer(token));
+          assertError(reply, 401);
+          assert.match(
+            reply.headers.get("www-authenticate") ?? "",
+            /error="invalid_token"/,
+            attack,
+          );
+          assert.deepEqual(
+            (await http.get("/maybe-me", bearer(token))).json,
+            { anonymous: true },
+            attack,
+          );
+        }
+      });
+
+      it("optional() with an unmet requirement is anonymous, with a met one sees the token", async () => {
+        const plain = await signWithIdpKey(idp, validClaims(idp));
+        assert.deepEqual((await http.get("/maybe-admin", bearer(plain))).json, { anonymous: true });
+        const admin = await signWithIdpKey(
+          idp,
+          validClaims(idp, { realm_access: { roles: ["admin"] } }),
+        );
+        assert.equal(
+          (await http.get("/maybe-admin", bearer(admin))).json.sub,
+          "forged-test-subject",
+        );
+      });
+
+      it("accepts tokens of a rotated IdP key without a restart", async () => {
+        const before = await signWithIdpKey(idp, validClaims(idp));
+        assert.equal((await http.get("/me", bearer(before))).status, 200);
+        const newKid = await idp.rotateSigningKey();
+        const afterRotation = await signWithIdpKey(idp, validClaims(idp));
+        assert.equal(idp.signingKey().kid, newKid);
+        assert.equal((await http.get("/me", bearer(afterRotation))).status, 200);
+      });
+
+      it("answers 503 when the IdP is down and no key is cached", async () => {
+        const downIdp = await startDevIdp(IDP_OPTIONS);
+        const token = await signWithIdpKey(downIdp, validClaims(downIdp));
+        const down = await startClient(adapter, authOptions(downIdp, { timeoutMs: 2000 }), apps);
+        await downIdp.stop();
+        const reply = await down.get("/me", bearer(token));
+        assertError(reply, 503);
+        assertError(await down.get("/maybe-me", bearer(token)), 503);
+        assertError(await down.post(paths.device), 503);
+      });
+    });
+
+    describe("bad input", () => {
+      const cases: Array<[string, (client: TestClient) => Promise<Reply>, number]> = [
+        ["login without redirect_uri", (c) => c.get(paths.login), 400],
+        [
+          "login with a repeated redirect_uri",
+          (c) =>
+            c.get(
+              `${paths.login}?redirect_uri=${encodeURIComponent(WEB_CALLBACK)}&redirect_uri=${encodeURIComponent(WEB_CALLBACK)}`,
+            ),
+          400,
+        ],
+        [
+          "login with a plain code_challenge_method",
+          (c) =>
+            c.get(
+              `${paths.login}?redirect_uri=${encodeURIComponent(WEB_CALLBACK)}&code_challenge=${"a".repeat(43)}&code_challenge_method=plain`,
+            ),
+          400,
+        ],
+        ["callback without code", (c) => c.get(`${paths.callback}?state=x`), 400],
+        ["callback without state", (c) => c.get(`${paths.callback}?code=x`), 400],
+        [
+          "callback with an IdP error",
+          (c) => c.get(`${paths.callback}?error=access_denied&state=x`),
+          400,
+        ],
+        ["token without any grant", (c) => c.post(paths.token, {}), 400],
+        [
+          "token with two grants",
+          (c) => c.post(paths.token, { refresh_token: "a", device_code: "b" }),
+          400,
+        ],
+        [
+          "token with a repeated refresh_token",
+          (c) => c.post(paths.token, "refresh_token=a&refresh_token=b"),
+          400,
+        ],
+        [
+          "token with refresh_token and refresh-token",
+          (c) => c.post(paths.token, "refresh_token=a&refresh-token=b"),
+          400,
+        ],
+        [
+          "token with code but no verifier",
+          (c) => c.post(paths.token, { code: "x", redirect_uri: WEB_CALLBACK }),
+          400,
+        ],
+        [
+          "token with a malformed code_verifier",
+          (c) =>
+            c.post(paths.token, { code: "x", redirect_uri: WEB_CALLBACK, code_verifier: "short" }),
+          400,
+        ],
+        [
+          "token with an unknown grant_type",
+          (c) => c.post(paths.token, { grant_type: "password" }),
+          400,
+        ],
+        [
+          "token with token exchange outside broker mode",
+          (c) =>
+            c.post(paths.token, {
+              grant_type: "urn:ietf:params:oauth:grant-type:token-exchange",
+              subject_token: "x",
+            }),
+          400,
+        ],
+        [
+          "token with a JSON body",
+          (c) => c.post(paths.token, JSON.stringify({ refresh_token: "a" }), "application/json"),
+          415,
+        ],
+        [
+          "token without a content type",
+          (c) => c.post(paths.token, "refresh_token=a", "text/plain"),
+          415,
+        ],
+        [
+          "token with a 1 MB body",
+          (c) => c.post(paths.token, `refresh_token=${"a".repeat(1024 * 1024)}`),
+          413,
+        ],
+        [
+          "token with a non-UTF-8 body",
+          (c) =>
+            c.post(
+              paths.token,
+              new TextDecoder("latin1").decode(new Uint8Array([0x72, 0x3d, 0xff, 0xfe])),
+            ),
+          400,
+        ],
+      ];
+      for (const [name, request, status] of cases) {
+        it(`answers ${status} JSON to ${name}`, async () => {
+          assertError(await request(http), status);
+        });
+      }
+    });
+
+    describe("custom routes and configuration", () => {
+      it("serves a route the user added to the auth router (the seed's auth-ports)", async () => {
+        const reply = await http.get(`${PREFIX}/auth/v2/auth-ports`);
+        assert.equal(reply.status, 200);
+        assert.deepEqual(reply.json, AUTH_PORTS);
+      });
+
+      it("works as a public client, and against an IdP that only offers client_secret_post", async () => {
+        const publicApp = await startClient(
+          adapter,
+          authOptions(idp, { clientId: idp.publicClient.clientId, clientSecret: undefined }),
+          apps,
+        );
+        const viaPublic = await loginAtIdp(publicApp, WEB_CALLBACK);
+        assertTokenReply(
+          await publicApp.get(
+            `${paths.callback}?code=${viaPublic.code}&state=${encodeURIComponent(viaPublic.state)}`,
+          ),
+        );
+        const postOnlyIdp = await startDevIdp({
+          ...IDP_OPTIONS,
+          tokenEndpointAuthMethods: ["client_secret_post"],
+        });
+        idps.push(postOnlyIdp);
+        const postOnly = await startClient(adapter, authOptions(postOnlyIdp), apps);
+        const viaPost = await loginAtIdp(postOnly, WEB_CALLBACK);
+        assertTokenReply(
+          await postOnly.get(
+            `${paths.callback}?code=${viaPost.code}&state=${encodeURIComponent(viaPost.state)}`,
+          ),
+        );
+      });
+    });
+  });
+}
+
+describe("leaks", () => {
+  it("no error body and no log line contains a token, a verifier or the client secret", () => {
+    assert.ok(secrets.size > 5, "the suite saw tokens to look for");
+    const errorBodies = clients.flatMap((c) => c.bodies).filter((body) => body.includes('"error"'));
+    for (const secret of secrets) {
+      for (const text of [...errorBodies, ...logLines]) {
+        assert.ok(!text.includes(secret), `a secret leaked into: ${text.slice(0, 80)}`);
+      }
+    }
+  });
+});

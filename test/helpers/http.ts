@@ -1,0 +1,56 @@
+/**
+ * A small HTTP client for tests that records every response body and keeps
+ * redirects unfollowed, so tests can inspect `Location` and the leak check
+ * can read everything the server ever answered.
+ */
+export interface Reply {
+  status: number;
+  headers: Headers;
+  text: string;
+  json: Record<string, unknown>;
+}
+
+export class TestClient {
+  /** Every response body received, for the leak check. */
+  readonly bodies: string[] = [];
+
+  constructor(readonly baseUrl: string) {}
+
+  get(path: string, headers: Record<string, string> = {}): Promise<Reply> {
+    return this.send(path, { headers });
+  }
+
+  /** POSTs a form (fields, or a raw body with its own content type). */
+  post(
+    path: string,
+    body: Record<string, string> | string | URLSearchParams = {},
+    contentType?: string,
+  ) {
+    const encoded =
+      typeof body === "string" || body instanceof URLSearchParams
+        ? body
+        : new URLSearchParams(body);
+    return this.send(path, {
+      method: "POST",
+      body: encoded,
+      headers: { "content-type": contentType ?? "application/x-www-form-urlencoded" },
+    });
+  }
+
+  private async send(path: string, init: RequestInit): Promise<Reply> {
+    const response = await fetch(new URL(path, this.baseUrl), { ...init, redirect: "manual" });
+    const text = await response.text();
+    this.bodies.push(text);
+    let json: Record<string, unknown> = {};
+    if (response.headers.get("content-type")?.includes("json")) json = JSON.parse(text);
+    return { status: response.status, headers: response.headers, text, json };
+  }
+}
+
+/** A logger that keeps every line, for the leak check. */
+export function capturingLogger(lines: string[]) {
+  return {
+    warn: (message: string) => lines.push(`warn: ${message}`),
+    error: (message: string) => lines.push(`error: ${message}`),
+  };
+}
