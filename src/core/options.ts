@@ -105,9 +105,37 @@ export class ConfigurationError extends Error {
   }
 }
 
+const KNOWN_OPTIONS = new Set<string>([
+  "clientId",
+  "clientSecret",
+  "discoveryUrl",
+  "scopes",
+  "audience",
+  "claims",
+  "proxy",
+  "offlineAccess",
+  "timeoutMs",
+  "jwksUri",
+  "issuer",
+  "appName",
+  "allowedRedirectUris",
+  "secret",
+  "clockToleranceSeconds",
+  "algorithms",
+  "jwksCooldownMs",
+  "jwksMaxAgeMs",
+  "loginTimeoutSeconds",
+  "maxBodyBytes",
+  "logger",
+]);
+
 export function resolveOptions(options: OIDCAuthOptions): ResolvedOptions {
   if (typeof options !== "object" || options === null) {
     throw new ConfigurationError("options", "expected an object");
+  }
+  // A misspelt option would otherwise be ignored in silence.
+  for (const key of Object.keys(options)) {
+    if (!KNOWN_OPTIONS.has(key)) throw new ConfigurationError(key, "unknown option");
   }
   const algorithms = options.algorithms ?? [...ASYMMETRIC_ALGORITHMS];
   for (const alg of algorithms) {

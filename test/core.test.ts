@@ -1,0 +1,305 @@
+/**
+ * Unit tests of the core's pure parts: claim and scope requirements, the
+ * redirect allow-list, retry with backoff, option validation, login state.
+ * The HTTP-level behaviour is in conformance.test.ts.
+ */
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { after, before, describe, it } from "node:test";
+import { type DevIdp, startDevIdp } from "../dev-idp/index.ts";
+import { compileRequirement, flattenRoles, unmetRequirement } from "../src/core/claims.ts";
+import { AuthError } from "../src/core/errors.ts";
+import { IdentityProvider } from "../src/core/idp.ts";
+import { RetryingLazy } from "../src/core/lazy.ts";
+import { ConfigurationError, resolveOptions } from "../src/core/options.ts";
+import { RedirectPolicy } from "../src/core/redirects.ts";
+import { LoginStateSealer, MemoryUsedOnceRegistry } from "../src/core/state.ts";
+
+const keycloakToken = {
+  sub: "s",
+  scope: "openid profile myscope",
+  realm_access: { roles: ["admin", "user"] },
+  resource_access: { "demo-app": { roles: ["editor"] }, other: { roles: ["viewer"] } },
+  groups: ["/staff"],
+  tenant: { id: "t1" },
+};
+
+describe("claim and scope requirements", () => {
+  const unmet = (
+    requirement: Parameters<typeof compileRequirement>[0],
+    token: object = keycloakToken,
+  ) => unmetRequirement(token as Record<string, unknown>, compileRequirement(requirement, {}));
+
+  it("needs every scope, as a string or a list, from scope or scp", () => {
+    assert.equal(unmet({ scopes: "profile myscope" }), undefined);
+    assert.equal(unmet({ scopes: ["openid"] }), undefined);
+    assert.match(unmet({ scopes: "profile admin:write" }) ?? "", /admin:write/);
+    assert.equal(unmet({ scopes: "a b" }, { scp: ["a", "b"] }), undefined);
+    assert.ok(unmet({ scopes: "a" }, {}));
+    assert.ok(unmet({ scopes: "my" }), "a scope matches whole words only");
+  });
+
+  it("matches dot paths, wildcards and the flattened roles", () => {
+    assert.equal(unmet({ claims: { "tenant.id": "t1" } }), undefined);
+    assert.ok(unmet({ claims: { "tenant.id": "t2" } }));
+    assert.equal(unmet({ claims: { "resource_access.*.roles": "viewer" } }), undefined);
+    assert.equal(unmet({ claims: { roles: ["editor"] } }), undefined);
+    assert.equal(unmet({ claims: { roles: "/staff" } }), undefined);
+    assert.ok(unmet({ claims: { roles: "root" } }));
+    assert.ok(unmet({ claims: { "tenant.id": "t1", roles: "root" } }), "all paths must match");
+    assert.deepEqual(flattenRoles(keycloakToken).sort(), [
+      "/staff",
+      "admin",
+      "editor",
+      "user",
+      "viewer",
+    ]);
+  });
+
+  it("never walks into the prototype", () => {
+    assert.ok(unmet({ claims: { "constructor.name": "Object" } }));
+    assert.ok(unmet({ claims: { "__proto__.toString": "x" } }));
+  });
+
+  it("merges the configured default claims under each guard's own", () => {
+    const compiled = compileRequirement({ claims: { "tenant.id": "t1" } }, { roles: "admin" });
+    assert.equal(unmetRequirement(keycloakToken, compiled), undefined);
+    const strict = compileRequirement({}, { roles: "root" });
+    assert.ok(unmetRequirement(keycloakToken, strict));
+  });
+});
+
+describe("redirect allow-list", () => {
+  const policy = new RedirectPolicy([
+    "https://app.example.org/cb",
+    "http://127.0.0.1/cb",
+    "http://localhost/cb",
+  ]);
+
+  it("allows exact URLs and loopback URLs on any port", () => {
+    assert.ok(policy.allows("https://app.example.org/cb"));
+    assert.ok(policy.allows("http://127.0.0.1:53682/cb"));
+    assert.ok(policy.allows("http://localhost:1/cb"));
+  });
+
+  it("refuses everything else", () => {
+    for (const uri of [
+      "https://app.example.org/cb/",
+      "https://app.example.org/cb?x=1",
+      "https://app.example.org.evil.com/cb",
+      "http://app.example.org/cb",
+      "https://user:pw@app.example.org/cb",
+      "https://app.example.org/cb#frag",
+      "http://127.0.0.1:8000/other",
+      "http://[::1]:8000/cb",
+      "javascript:alert(1)",
+      "//evil.example.org/cb",
+      "not a url",
+    ]) {
+      assert.equal(policy.allows(uri), false, uri);
+    }
+  });
+
+  it("without a list allows any http(s) URI but nothing else", () => {
+    const open = new RedirectPolicy(undefined);
+    assert.ok(open.allows("https://anywhere.example.org/x"));
+    assert.equal(open.allows("javascript:alert(1)"), false);
+    assert.equal(open.restricted, false);
+  });
+});
+
+describe("RetryingLazy", () => {
+  it("shares one load between concurrent callers", async () => {
+    let loads = 0;
+    const lazy = new RetryingLazy(async () => {
+      loads += 1;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      return "value";
+    });
+    const values = await Promise.all(Array.from({ length: 10 }, () => lazy.get()));
+    assert.deepEqual(new Set(values), new Set(["value"]));
+    assert.equal(loads, 1);
+    assert.equal(lazy.current, "value");
+  });
+
+  it("fails fast during the backoff, then tries again", async () => {
+    let loads = 0;
+    const lazy = new RetryingLazy(
+      async () => {
+        loads += 1;
+        if (loads === 1) throw new Error("down");
+        return "up";
+      },
+      { firstMs: 100, maxMs: 1000 },
+    );
+    await assert.rejects(lazy.get(), /down/);
+    await assert.rejects(lazy.get(), /down/);
+    assert.equal(loads, 1, "no second load inside the backoff");
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    assert.equal(await lazy.get(), "up");
+    assert.equal(loads, 2);
+  });
+});
+
+describe("configuration", () => {
+  const base = {
+    clientId: "c",
+    discoveryUrl: "https://idp.example.org/.well-known/openid-configuration",
+  };
+
+  it("applies the documented defaults", () => {
+    const resolved = resolveOptions(base);
+    assert.deepEqual(resolved.scopes, ["profile", "email"]);
+    assert.equal(resolved.audience, "c");
+    assert.equal(resolved.offlineAccess, true);
+    assert.equal(resolved.clockToleranceSeconds, 30);
+    assert.ok(!resolved.algorithms.includes("HS256"));
+  });
+
+  for (const [option, value] of [
+    ["clientId", ""],
+    ["discoveryUrl", "ftp://idp"],
+    ["discoveryUrl", "not a url"],
+    ["secret", "too short"],
+    ["algorithms", ["HS256"]],
+    ["algorithms", ["none"]],
+    ["timeoutMs", -1],
+    ["allowedRedirectUris", ["javascript:x"]],
+    ["brokerAudence", "typo"],
+  ] as const) {
+    it(`names the option in the error for ${option} = ${JSON.stringify(value)}`, () => {
+      assert.throws(
+        () => resolveOptions({ ...base, [option]: value } as never),
+        (error: unknown) =>
+          error instanceof ConfigurationError && error.message.includes(`"${option}"`),
+      );
+    });
+  }
+
+  it("never repeats a secret in its error", () => {
+    assert.throws(
+      () => resolveOptions({ ...base, secret: "hunter2" }),
+      (error: unknown) => error instanceof Error && !error.message.includes("hunter2"),
+    );
+  });
+});
+
+describe("login state", () => {
+  const secret = new TextEncoder().encode("k".repeat(32));
+  const state = { id: "id-1", redirectUri: "https://app/cb", nonce: "n", verifier: "v".repeat(43) };
+
+  it("opens what it sealed, once", async () => {
+    const sealer = new LoginStateSealer(secret, 60, new MemoryUsedOnceRegistry());
+    const sealed = await sealer.seal(state);
+    assert.ok(sealed.startsWith("id-1|https://app/cb|"));
+    assert.ok(LoginStateSealer.isSealed(sealed.slice(sealed.lastIndexOf("|") + 1)));
+    const opened = await sealer.open(sealed);
+    assert.equal(opened.verifier, state.verifier);
+    assert.equal(opened.nonce, "n");
+    await assert.rejects(
+      sealer.open(sealed),
+      (e: unknown) => e instanceof AuthError && e.status === 400,
+    );
+  });
+
+  it("refuses state sealed under another secret, or expired", async () => {
+    const other = new LoginStateSealer(
+      new TextEncoder().encode("x".repeat(32)),
+      60,
+      new MemoryUsedOnceRegistry(),
+    );
+    const mine = new LoginStateSealer(secret, 60, new MemoryUsedOnceRegistry());
+    await assert.rejects(mine.open(await other.seal(state)), /invalid/);
+    const shortLived = new LoginStateSealer(secret, 1, new MemoryUsedOnceRegistry());
+    const sealed = await shortLived.seal(state);
+    await new Promise((resolve) => setTimeout(resolve, 2100));
+    await assert.rejects(shortLived.open(sealed), /expired/);
+  });
+
+  it("keeps its used-id memory bounded", async () => {
+    const registry = new MemoryUsedOnceRegistry(100);
+    const future = Date.now() / 1000 + 600;
+    for (let i = 0; i < 1000; i += 1) assert.ok(await registry.useOnce(`id-${i}`, future));
+    assert.ok((registry as unknown as { used: Map<string, number> }).used.size <= 100);
+    assert.equal(
+      await registry.useOnce("id-999", future),
+      false,
+      "recent ids are still remembered",
+    );
+  });
+});
+
+describe("discovery", () => {
+  let idp: DevIdp;
+  let hits = 0;
+  let failNext = 0;
+  const server = createServer(async (req, res) => {
+    hits += 1;
+    if (failNext > 0) {
+      failNext -= 1;
+      res.writeHead(500).end();
+      return;
+    }
+    const upstream = await fetch(`${idp.issuer}${req.url}`);
+    res
+      .writeHead(upstream.status, { "content-type": "application/json" })
+      .end(await upstream.text());
+  });
+  const discoveryUrl = () =>
+    `http://127.0.0.1:${(server.address() as AddressInfo).port}/.well-known/openid-configuration`;
+  const silent = { warn() {}, error() {} };
+
+  before(async () => {
+    idp = await startDevIdp();
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  });
+  after(async () => {
+    server.close();
+    await idp.stop();
+  });
+
+  it("fetches once for many concurrent first callers", async () => {
+    hits = 0;
+    const provider = new IdentityProvider(
+      resolveOptions({ clientId: "c", discoveryUrl: discoveryUrl(), logger: silent }),
+    );
+    const issuers = await Promise.all(Array.from({ length: 20 }, () => provider.issuer()));
+    assert.deepEqual(new Set(issuers), new Set([idp.issuer]));
+    assert.equal(hits, 1);
+  });
+
+  it("answers 503 while the IdP fails, and recovers by itself", async () => {
+    hits = 0;
+    failNext = 1;
+    const provider = new IdentityProvider(
+      resolveOptions({ clientId: "c", discoveryUrl: discoveryUrl(), logger: silent }),
+    );
+    await assert.rejects(
+      provider.issuer(),
+      (e: unknown) => e instanceof AuthError && e.status === 503,
+    );
+    await assert.rejects(
+      provider.issuer(),
+      (e: unknown) => e instanceof AuthError && e.status === 503,
+    );
+    assert.equal(hits, 1, "backoff: no second fetch at once");
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(await provider.issuer(), idp.issuer);
+    assert.equal(hits, 2);
+  });
+
+  it("uses the configured issuer and jwksUri over discovery's", async () => {
+    const provider = new IdentityProvider(
+      resolveOptions({
+        clientId: "c",
+        discoveryUrl: discoveryUrl(),
+        issuer: "https://public.example.org/realms/x",
+        jwksUri: `${idp.issuer}/jwks`,
+        logger: silent,
+      }),
+    );
+    assert.equal(await provider.issuer(), "https://public.example.org/realms/x");
+    assert.equal((await provider.jwksUri()).href, `${idp.issuer}/jwks`);
+  });
+});
