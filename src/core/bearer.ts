@@ -1,13 +1,15 @@
 /**
  * Bearer-token validation (SPEC §4): jose's `jwtVerify` against the IdP's
- * JWKS, which jose caches and refetches on an unknown `kid` no more often
- * than the cooldown. Only asymmetric algorithms from the allow-list are
+ * JWKS, cached and refetched on an unknown `kid` no more often than the
+ * cooldown (see keyset.ts). Only asymmetric algorithms from the allow-list are
  * accepted, so `none` and HMAC-with-a-public-key cannot pass.
  */
-import { createRemoteJWKSet, type JWTVerifyGetKey, errors as joseErrors, jwtVerify } from "jose";
+import { type JWTVerifyGetKey, type JWTVerifyOptions, errors as joseErrors, jwtVerify } from "jose";
 import type { IDToken } from "./claims.ts";
-import { type AuthError, unauthorized, unavailable } from "./errors.ts";
+import type { AuthError } from "./errors.ts";
+import { unauthorized, unavailable } from "./errors.ts";
 import type { IdentityProvider } from "./idp.ts";
+import { fetchJwks, KeysUnavailable, RefreshingKeySet } from "./keyset.ts";
 import { RetryingLazy } from "./lazy.ts";
 import { describeError } from "./log.ts";
 import type { ResolvedOptions } from "./options.ts";
@@ -22,7 +24,7 @@ export function bearerToken(authorization: string | undefined): string | undefin
 
 export interface VerifierSettings {
   issuer: string;
-  jwks: JWTVerifyGetKey;
+  keys: RefreshingKeySet;
 }
 
 export class TokenVerifier {
@@ -32,33 +34,27 @@ export class TokenVerifier {
     idp: IdentityProvider,
     private readonly options: ResolvedOptions,
   ) {
-    this.settings = new RetryingLazy(async () => ({
-      issuer: await idp.issuer(),
-      jwks: separateFetchFailures(
-        createRemoteJWKSet(await idp.jwksUri(), {
-          timeoutDuration: options.timeoutMs,
-          cooldownDuration: options.jwksCooldownMs,
-          cacheMaxAge: options.jwksMaxAgeMs,
-        }),
-      ),
-    }));
+    const timing = { cooldownMs: options.jwksCooldownMs, maxAgeMs: options.jwksMaxAgeMs };
+    const logFailure = (error: unknown) =>
+      options.logger.error(`Fetching the IdP's JWKS failed: ${describeError(error)}`);
+    this.settings = new RetryingLazy(async () => {
+      const jwksUri = await idp.jwksUri();
+      return {
+        issuer: await idp.issuer(),
+        keys: new RefreshingKeySet(() => fetchJwks(jwksUri, options.timeoutMs), timing, logFailure),
+      };
+    });
   }
 
   /** The token's claims, or an AuthError: 401 for a bad token, 503 when keys cannot be had. */
   async verify(token: string): Promise<IDToken> {
     const settings = this.settings.current ?? (await this.loadSettings());
-    try {
-      const { payload } = await jwtVerify(token, settings.jwks, {
-        issuer: settings.issuer,
-        audience: this.options.audience,
-        algorithms: this.options.algorithms,
-        clockTolerance: this.options.clockToleranceSeconds,
-        requiredClaims: ["exp", "sub"],
-      });
-      return payload as IDToken;
-    } catch (error) {
-      throw this.translate(error);
-    }
+    return verifyJwt(token, settings.keys.getKey, {
+      issuer: settings.issuer,
+      audience: this.options.audience,
+      algorithms: this.options.algorithms,
+      clockTolerance: this.options.clockToleranceSeconds,
+    });
   }
 
   private async loadSettings(): Promise<VerifierSettings> {
@@ -69,44 +65,33 @@ export class TokenVerifier {
       throw unavailable("The identity provider's keys cannot be loaded; try again shortly.");
     }
   }
-
-  private translate(error: unknown): AuthError {
-    if (error instanceof joseErrors.JWTExpired) return unauthorized("The token has expired.");
-    if (error instanceof joseErrors.JWTClaimValidationFailed) {
-      return unauthorized(`The token's "${error.claim}" claim is not acceptable.`);
-    }
-    if (error instanceof KeysUnavailable) return this.keysUnavailable(error.cause);
-    // Bad signature, unknown kid, disallowed alg, malformed token.
-    if (error instanceof joseErrors.JOSEError) return unauthorized("The token is invalid.");
-    return this.keysUnavailable(error);
-  }
-
-  private keysUnavailable(error: unknown): AuthError {
-    this.options.logger.error(`Fetching the IdP's JWKS failed: ${describeError(error)}`);
-    return unavailable("The identity provider's keys cannot be loaded; try again shortly.");
-  }
 }
 
-/** A JWKS fetch failed: the IdP's fault, not the token's (503, not 401). */
-class KeysUnavailable extends Error {}
-
 /**
- * jose reports a failed JWKS fetch with the same error classes as a bad
- * token; tell them apart where the fetch happens.
+ * jose's `jwtVerify` with every failure mapped: 401 for anything wrong with
+ * the token, 503 when no keys could be had to check it.
  */
-function separateFetchFailures(remote: JWTVerifyGetKey): JWTVerifyGetKey {
-  return async (header, token) => {
-    try {
-      return await remote(header, token);
-    } catch (error) {
-      if (
-        error instanceof joseErrors.JWKSNoMatchingKey ||
-        error instanceof joseErrors.JWKSMultipleMatchingKeys ||
-        error instanceof joseErrors.JOSENotSupported
-      ) {
-        throw error;
-      }
-      throw new KeysUnavailable("JWKS unavailable", { cause: error });
+export async function verifyJwt(
+  token: string,
+  keys: JWTVerifyGetKey,
+  options: JWTVerifyOptions,
+): Promise<IDToken> {
+  try {
+    const { payload } = await jwtVerify(token, keys, {
+      ...options,
+      requiredClaims: ["exp", "sub"],
+    });
+    return payload as IDToken;
+  } catch (error) {
+    if (error instanceof joseErrors.JWTExpired) throw unauthorized("The token has expired.");
+    if (error instanceof joseErrors.JWTClaimValidationFailed) {
+      throw unauthorized(`The token's "${error.claim}" claim is not acceptable.`);
     }
-  };
+    if (error instanceof KeysUnavailable) {
+      throw unavailable("The keys to check this token cannot be loaded; try again shortly.");
+    }
+    // Bad signature, unknown kid, disallowed alg, malformed token.
+    if (error instanceof joseErrors.JOSEError) throw unauthorized("The token is invalid.");
+    throw error;
+  }
 }
