@@ -471,11 +471,15 @@ for (const adapter of ADAPTERS) {
         assert.equal((await http.get("/me", bearer(afterRotation))).status, 200);
       });
 
-      it("answers 503 when the IdP is down and no key is cached", async () => {
+      it("answers 503 when the IdP is down and no key is cached, and keeps using cached keys", async () => {
         const downIdp = await startDevIdp(IDP_OPTIONS);
         const token = await signWithIdpKey(downIdp, validClaims(downIdp));
         const down = await startClient(adapter, authOptions(downIdp, { timeoutMs: 2000 }), apps);
+        const cached = await startClient(adapter, authOptions(downIdp, { jwksMaxAgeMs: 1 }), apps);
+        assert.equal((await cached.get("/me", bearer(token))).status, 200);
         await downIdp.stop();
+        // Keys already fetched stay in use while the IdP is down, even past their age.
+        assert.equal((await cached.get("/me", bearer(token))).status, 200);
         const reply = await down.get("/me", bearer(token));
         assertError(reply, 503);
         assertError(await down.get("/maybe-me", bearer(token)), 503);
