@@ -1,0 +1,202 @@
+/**
+ * An in-process store: for tests, development and single-instance apps.
+ * Everything is lost on restart, and instances of the app do not share it.
+ * JavaScript runs one call at a time, so every method is atomic as written.
+ */
+import {
+  isLive,
+  nowSeconds,
+  ROTATION_NOT_CLAIMED,
+  ROTATION_SESSION_GONE,
+  RotationConflictError,
+  unclaimedResult,
+} from "./common.ts";
+import type {
+  BrokerStore,
+  ConsumeResult,
+  RefreshTokenRecord,
+  SessionRecord,
+  SigningKeyRecord,
+} from "./types.ts";
+
+/** How many entries each write inspects for expiry, so memory stays bounded without a timer. */
+const SWEEP_BUDGET = 8;
+
+/** A map whose values expire: expired entries are invisible on read and swept a few at a time. */
+class ExpiringMap<V extends { expiresAt: number }> {
+  private readonly entries = new Map<string, V>();
+  private cursor: Iterator<[string, V]> | undefined;
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  get(key: string, now: number): V | undefined {
+    const value = this.entries.get(key);
+    if (value && !isLive(value, now)) {
+      this.entries.delete(key);
+      return undefined;
+    }
+    return value;
+  }
+
+  has(key: string, now: number): boolean {
+    return this.get(key, now) !== undefined;
+  }
+
+  set(key: string, value: V, now: number): void {
+    this.entries.set(key, value);
+    this.sweep(now, SWEEP_BUDGET);
+  }
+
+  delete(key: string): void {
+    this.entries.delete(key);
+  }
+
+  deleteWhere(predicate: (value: V) => boolean): void {
+    for (const [key, value] of this.entries) {
+      if (predicate(value)) this.entries.delete(key);
+    }
+  }
+
+  /** Inspects up to `budget` entries, resuming where the last sweep stopped. */
+  sweep(now: number, budget: number): void {
+    for (let inspected = 0; inspected < budget; inspected++) {
+      this.cursor ??= this.entries.entries();
+      const next = this.cursor.next();
+      if (next.done) {
+        this.cursor = undefined;
+        return;
+      }
+      const [key, value] = next.value;
+      if (!isLive(value, now)) this.entries.delete(key);
+    }
+  }
+
+  purge(now: number): void {
+    this.deleteWhere((value) => !isLive(value, now));
+  }
+}
+
+/** How many records a MemoryBrokerStore holds (for monitoring and tests). */
+export interface MemoryStoreSize {
+  signingKeys: number;
+  sessions: number;
+  refreshTokens: number;
+  usedIds: number;
+  peerJwks: number;
+}
+
+export class MemoryBrokerStore implements BrokerStore {
+  private readonly signingKeys = new Map<number, SigningKeyRecord>();
+  private readonly sessions = new ExpiringMap<SessionRecord>();
+  private readonly tokens = new ExpiringMap<RefreshTokenRecord>();
+  private readonly usedIds = new ExpiringMap<{ expiresAt: number }>();
+  private readonly peerJwks = new Map<string, { jwks: string; fetchedAt: number }>();
+
+  async init(): Promise<void> {}
+
+  async close(): Promise<void> {}
+
+  size(): MemoryStoreSize {
+    return {
+      signingKeys: this.signingKeys.size,
+      sessions: this.sessions.size,
+      refreshTokens: this.tokens.size,
+      usedIds: this.usedIds.size,
+      peerJwks: this.peerJwks.size,
+    };
+  }
+
+  async putSigningKeyIfAbsent(key: SigningKeyRecord): Promise<SigningKeyRecord> {
+    const existing = this.signingKeys.get(key.slot);
+    if (existing) return { ...existing };
+    this.signingKeys.set(key.slot, { ...key });
+    return { ...key };
+  }
+
+  async listSigningKeys(limit: number): Promise<SigningKeyRecord[]> {
+    return [...this.signingKeys.values()]
+      .sort((a, b) => b.slot - a.slot)
+      .slice(0, Math.max(0, limit))
+      .map((key) => ({ ...key }));
+  }
+
+  async createSession(session: SessionRecord, firstToken: RefreshTokenRecord): Promise<void> {
+    const now = nowSeconds();
+    this.sessions.set(session.id, { ...session }, now);
+    this.tokens.set(firstToken.hash, { ...firstToken }, now);
+  }
+
+  async getSession(id: string): Promise<SessionRecord | null> {
+    const session = this.sessions.get(id, nowSeconds());
+    return session ? { ...session } : null;
+  }
+
+  async revokeSession(id: string): Promise<void> {
+    this.sessions.delete(id);
+    this.tokens.deleteWhere((token) => token.sessionId === id);
+  }
+
+  async consumeRefreshToken(hash: string, now: number): Promise<ConsumeResult> {
+    const token = this.tokens.get(hash, now) ?? null;
+    const session = token ? (this.sessions.get(token.sessionId, now) ?? null) : null;
+    if (!token || !session || token.consumedAt !== null) {
+      return unclaimedResult(token && { ...token }, session, now);
+    }
+    token.consumedAt = now;
+    return { status: "claimed", token: { ...token }, session: { ...session } };
+  }
+
+  async releaseRefreshToken(hash: string): Promise<void> {
+    const token = this.tokens.get(hash, nowSeconds());
+    if (token && token.successor === null) token.consumedAt = null;
+  }
+
+  async completeRotation(
+    consumedHash: string,
+    successor: string,
+    next: RefreshTokenRecord,
+    sessionData: string,
+  ): Promise<void> {
+    const now = nowSeconds();
+    const consumed = this.tokens.get(consumedHash, now);
+    if (!consumed || consumed.consumedAt === null || consumed.successor !== null) {
+      throw new RotationConflictError(ROTATION_NOT_CLAIMED);
+    }
+    const session = this.sessions.get(next.sessionId, now);
+    if (!session) throw new RotationConflictError(ROTATION_SESSION_GONE);
+    consumed.successor = successor;
+    this.tokens.set(next.hash, { ...next }, now);
+    session.data = sessionData;
+  }
+
+  async getRefreshToken(hash: string): Promise<RefreshTokenRecord | null> {
+    const token = this.tokens.get(hash, nowSeconds());
+    return token ? { ...token } : null;
+  }
+
+  async savePeerJwks(issuer: string, jwks: string, fetchedAt: number): Promise<void> {
+    this.peerJwks.set(issuer, { jwks, fetchedAt });
+  }
+
+  async loadPeerJwks(issuer: string): Promise<{ jwks: string; fetchedAt: number } | null> {
+    const entry = this.peerJwks.get(issuer);
+    return entry ? { ...entry } : null;
+  }
+
+  async useOnce(id: string, expiresAt: number): Promise<boolean> {
+    const now = nowSeconds();
+    if (this.usedIds.has(id, now)) return false;
+    this.usedIds.set(id, { expiresAt }, now);
+    return true;
+  }
+
+  async purgeExpired(now: number): Promise<void> {
+    this.sessions.purge(now);
+    this.tokens.purge(now);
+    this.usedIds.purge(now);
+    // Tokens of a session that expired are useless even before their own expiry.
+    this.tokens.deleteWhere((token) => !this.sessions.has(token.sessionId, now));
+  }
+}

@@ -1,0 +1,71 @@
+/** PostgreSQL through node-postgres (`pg`). */
+import type { Pool, PoolClient } from "pg";
+import { loadDriver, requireOneOf } from "./common.ts";
+import {
+  onConflictDialect,
+  pooledConnection,
+  SqlBrokerStore,
+  type SqlConnection,
+  type SqlDialect,
+  type SqlResult,
+  type SqlStoreOptions,
+  type Statement,
+} from "./sql.ts";
+
+export interface PostgresBrokerStoreOptions extends SqlStoreOptions {
+  /** A `postgresql://` connection URL; the store opens (and closes) its own pool. */
+  url?: string;
+  /** An existing pool to use instead; the store never ends it. */
+  pool?: Pool;
+}
+
+export const postgresDialect: SqlDialect = {
+  ...onConflictDialect,
+  types: { integer: "BIGINT", key: "TEXT", issuer: "TEXT", text: "TEXT" },
+  // Concurrent CREATE TABLE IF NOT EXISTS can still fail on pg_type's unique
+  // index, so schema creation takes a transaction-scoped advisory lock first.
+  schemaLock: (lockName) => ({
+    text: "SELECT pg_advisory_xact_lock(hashtext(?::text))",
+    params: [lockName],
+  }),
+};
+
+export class PostgresBrokerStore extends SqlBrokerStore {
+  constructor(options: PostgresBrokerStoreOptions) {
+    requireOneOf("PostgresBrokerStore", { url: options.url, pool: options.pool });
+    super(postgresDialect, options, () => openPostgres(options));
+  }
+}
+
+async function openPostgres(options: PostgresBrokerStoreOptions): Promise<SqlConnection> {
+  if (options.pool) return postgresConnection(options.pool, false);
+  const { Pool } = await loadDriver("PostgreSQL", "pg", () => import("pg"));
+  const pool = new Pool({ connectionString: options.url });
+  // Without a listener, an idle connection dropped by the server would crash
+  // the process; the next query reconnects and reports any real problem.
+  pool.on("error", () => undefined);
+  return postgresConnection(pool, true);
+}
+
+/** pg numbers its placeholders: `?` becomes `$1`, `$2`, ... */
+function numberPlaceholders(text: string): string {
+  let index = 0;
+  return text.replace(/\?/g, () => `$${++index}`);
+}
+
+async function runOn(target: Pool | PoolClient, { text, params }: Statement): Promise<SqlResult> {
+  const result = await target.query(numberPlaceholders(text), [...params]);
+  return { rows: result.rows, changes: result.rowCount ?? 0 };
+}
+
+function postgresConnection(pool: Pool, owned: boolean): SqlConnection {
+  return pooledConnection<PoolClient>(
+    {
+      run: (statement, client) => runOn(client ?? pool, statement),
+      acquire: () => pool.connect(),
+      release: (client) => client.release(),
+      end: () => pool.end(),
+    },
+    owned,
+  );
+}

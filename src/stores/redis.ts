@@ -1,0 +1,344 @@
+/**
+ * Redis through ioredis. Sessions, refresh tokens and used-once ids carry
+ * native expiry (PEXPIREAT), so nothing needs purging; a token expires no
+ * later than its session. Every operation that
+ * reads and then writes runs as one Lua script, which Redis executes
+ * atomically.
+ *
+ * Key layout under the prefix (default `oidc_broker:`):
+ * `signing-keys` (sorted set of slots), `signing-key:<slot>` (JSON),
+ * `session:<id>` and `token:<hash>` (hashes), `session-tokens:<id>` (set of
+ * token hashes, for revocation), `peer:<issuer>` (hash), `once:<id>`.
+ * The consume script derives the session key from the token, so on Redis
+ * Cluster put a hash tag in the prefix (e.g. `{oidc_broker}:`) to keep all
+ * keys in one slot.
+ */
+import { createHash } from "node:crypto";
+import type { Redis } from "ioredis";
+import {
+  isLive,
+  Lazy,
+  loadDriver,
+  nowSeconds,
+  ROTATION_NOT_CLAIMED,
+  ROTATION_SESSION_GONE,
+  RotationConflictError,
+  requireOneOf,
+} from "./common.ts";
+import type {
+  BrokerStore,
+  ConsumeResult,
+  RefreshTokenRecord,
+  SessionRecord,
+  SigningKeyRecord,
+} from "./types.ts";
+
+export interface RedisBrokerStoreOptions {
+  /** A `redis://` or `rediss://` URL; the store opens (and closes) its own client. */
+  url?: string;
+  /** An existing client to use instead; the store never closes it. */
+  client?: Redis;
+  /** Prefix of every key. Default `oidc_broker:`. */
+  keyPrefix?: string;
+}
+
+class LuaScript {
+  readonly sha: string;
+  constructor(readonly source: string) {
+    this.sha = createHash("sha1").update(source).digest("hex");
+  }
+}
+
+const PUT_KEY_IF_ABSENT = new LuaScript(`
+if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
+  redis.call('ZADD', KEYS[2], ARGV[2], ARGV[2])
+end
+return redis.call('GET', KEYS[1])`);
+
+/** Returns nil for an unknown token, else {claimed (0/1), token fields..., session fields...}. */
+const CONSUME = new LuaScript(`
+local now = tonumber(ARGV[1])
+local t = redis.call('HMGET', KEYS[1], 'session', 'expires', 'consumed', 'successor')
+if not t[1] or tonumber(t[2]) <= now then return false end
+local s = redis.call('HMGET', ARGV[2] .. t[1], 'subject', 'data', 'created', 'expires')
+if not s[1] or tonumber(s[4]) <= now then return false end
+local claimed = 0
+if not t[3] then
+  redis.call('HSET', KEYS[1], 'consumed', ARGV[1])
+  t[3] = ARGV[1]
+  claimed = 1
+end
+return {claimed, t[1], t[2], t[3], t[4], s[1], s[2], s[3], s[4]}`);
+
+const RELEASE = new LuaScript(`
+if redis.call('HEXISTS', KEYS[1], 'successor') == 0 then
+  redis.call('HDEL', KEYS[1], 'consumed')
+end`);
+
+/** KEYS: consumed token, next token, session, session-tokens. ARGV: successor, data, next hash, next expiry (ms), next token fields... */
+const COMPLETE_ROTATION = new LuaScript(`
+if redis.call('HEXISTS', KEYS[1], 'consumed') == 0 or redis.call('HEXISTS', KEYS[1], 'successor') == 1 then
+  return 'not-claimed'
+end
+if redis.call('EXISTS', KEYS[3]) == 0 then return 'session-gone' end
+redis.call('HSET', KEYS[1], 'successor', ARGV[1])
+redis.call('HSET', KEYS[3], 'data', ARGV[2])
+redis.call('HSET', KEYS[2], unpack(ARGV, 5))
+local sessionEnd = tonumber(redis.call('HGET', KEYS[3], 'expires')) * 1000
+redis.call('PEXPIREAT', KEYS[2], math.min(tonumber(ARGV[4]), sessionEnd))
+redis.call('SADD', KEYS[4], ARGV[3])
+return 'ok'`);
+
+const REVOKE = new LuaScript(`
+for _, hash in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  redis.call('DEL', ARGV[1] .. hash)
+end
+redis.call('DEL', KEYS[1], KEYS[2])`);
+
+type Reply = string | null;
+
+/** Flattens a script's array reply into strings (numbers included) and nulls. */
+function replyFields(reply: unknown): Reply[] | null {
+  if (!Array.isArray(reply)) return null;
+  return reply.map((value: unknown) =>
+    typeof value === "string" || typeof value === "number" ? String(value) : null,
+  );
+}
+
+function tokenFields(token: RefreshTokenRecord): string[] {
+  const fields = ["session", token.sessionId, "expires", String(token.expiresAt)];
+  if (token.consumedAt !== null) fields.push("consumed", String(token.consumedAt));
+  if (token.successor !== null) fields.push("successor", token.successor);
+  return fields;
+}
+
+function toToken(hash: string, fields: Record<string, string>): RefreshTokenRecord | null {
+  if (fields.session === undefined || fields.expires === undefined) return null;
+  return {
+    hash,
+    sessionId: fields.session,
+    expiresAt: Number(fields.expires),
+    consumedAt: fields.consumed === undefined ? null : Number(fields.consumed),
+    successor: fields.successor ?? null,
+  };
+}
+
+function toSession(id: string, fields: Record<string, string>): SessionRecord | null {
+  const { subject, data, created, expires } = fields;
+  if (subject === undefined || data === undefined || created === undefined) return null;
+  return { id, subject, data, createdAt: Number(created), expiresAt: Number(expires) };
+}
+
+function parseSigningKey(json: string): SigningKeyRecord {
+  const value: unknown = JSON.parse(json);
+  if (typeof value !== "object" || value === null) throw new Error("corrupt signing key in Redis");
+  const { slot, kid, alg, publicJwk, privateJwk, createdAt } = value as Record<string, unknown>;
+  if (
+    typeof slot !== "number" ||
+    typeof kid !== "string" ||
+    typeof alg !== "string" ||
+    typeof publicJwk !== "string" ||
+    typeof privateJwk !== "string" ||
+    typeof createdAt !== "number"
+  ) {
+    throw new Error("corrupt signing key in Redis");
+  }
+  return { slot, kid, alg, publicJwk, privateJwk, createdAt };
+}
+
+export class RedisBrokerStore implements BrokerStore {
+  private readonly prefix: string;
+  private readonly client = new Lazy(() => this.connect());
+
+  constructor(private readonly options: RedisBrokerStoreOptions) {
+    requireOneOf("RedisBrokerStore", { url: options.url, client: options.client });
+    this.prefix = options.keyPrefix ?? "oidc_broker:";
+  }
+
+  private redis(): Promise<Redis> {
+    return this.client.get();
+  }
+
+  private async connect(): Promise<Redis> {
+    if (this.options.client) return this.options.client;
+    const { Redis } = await loadDriver("Redis", "ioredis", () => import("ioredis"));
+    return new Redis(this.options.url ?? "", { lazyConnect: true });
+  }
+
+  private key(kind: string, id: string | number = ""): string {
+    return `${this.prefix}${kind}${id === "" ? "" : `:${id}`}`;
+  }
+
+  /** Key prefix as the server sees it: scripts build some key names themselves. */
+  private serverPrefix(client: Redis, kind: string): string {
+    return `${client.options.keyPrefix ?? ""}${this.key(kind)}:`;
+  }
+
+  private async run(
+    script: LuaScript,
+    keys: string[],
+    args: (string | number)[],
+  ): Promise<unknown> {
+    const client = await this.redis();
+    try {
+      return await client.evalsha(script.sha, keys.length, ...keys, ...args);
+    } catch (error) {
+      if (!(error instanceof Error && error.message.startsWith("NOSCRIPT"))) throw error;
+      return client.eval(script.source, keys.length, ...keys, ...args);
+    }
+  }
+
+  /** Nothing to create; checks that the server answers. */
+  async init(): Promise<void> {
+    await (await this.redis()).ping();
+  }
+
+  async close(): Promise<void> {
+    const client = this.client.take();
+    if (client && !this.options.client) await (await client).quit();
+  }
+
+  async putSigningKeyIfAbsent(key: SigningKeyRecord): Promise<SigningKeyRecord> {
+    const winner = await this.run(
+      PUT_KEY_IF_ABSENT,
+      [this.key("signing-key", key.slot), this.key("signing-keys")],
+      [JSON.stringify(key), key.slot],
+    );
+    if (typeof winner !== "string") throw new Error(`signing key slot ${key.slot} vanished`);
+    return parseSigningKey(winner);
+  }
+
+  async listSigningKeys(limit: number): Promise<SigningKeyRecord[]> {
+    if (limit <= 0) return [];
+    const client = await this.redis();
+    const slots = await client.zrevrange(this.key("signing-keys"), 0, Math.floor(limit) - 1);
+    if (slots.length === 0) return [];
+    const values = await client.mget(slots.map((slot) => this.key("signing-key", slot)));
+    return values.filter((value) => value !== null).map(parseSigningKey);
+  }
+
+  async createSession(session: SessionRecord, firstToken: RefreshTokenRecord): Promise<void> {
+    const client = await this.redis();
+    const sessionKey = this.key("session", session.id);
+    const tokenKey = this.key("token", firstToken.hash);
+    const setKey = this.key("session-tokens", session.id);
+    const sessionExpiry = session.expiresAt * 1000;
+    await client
+      .multi()
+      .hset(sessionKey, {
+        subject: session.subject,
+        data: session.data,
+        created: String(session.createdAt),
+        expires: String(session.expiresAt),
+      })
+      .pexpireat(sessionKey, sessionExpiry)
+      .hset(tokenKey, ...tokenFields(firstToken))
+      .pexpireat(tokenKey, Math.min(firstToken.expiresAt * 1000, sessionExpiry))
+      .sadd(setKey, firstToken.hash)
+      .pexpireat(setKey, sessionExpiry)
+      .exec();
+  }
+
+  async getSession(id: string): Promise<SessionRecord | null> {
+    const fields = await (await this.redis()).hgetall(this.key("session", id));
+    const session = toSession(id, fields);
+    return session && isLive(session, nowSeconds()) ? session : null;
+  }
+
+  async revokeSession(id: string): Promise<void> {
+    const client = await this.redis();
+    await this.run(
+      REVOKE,
+      [this.key("session", id), this.key("session-tokens", id)],
+      [this.serverPrefix(client, "token")],
+    );
+  }
+
+  async consumeRefreshToken(hash: string, now: number): Promise<ConsumeResult> {
+    const client = await this.redis();
+    const reply = replyFields(
+      await this.run(
+        CONSUME,
+        [this.key("token", hash)],
+        [now, this.serverPrefix(client, "session")],
+      ),
+    );
+    if (!reply) return { status: "unknown" };
+    const [claimed, sessionId, expires, consumed, successor, subject, data, created, sExpires] =
+      reply;
+    const token: RefreshTokenRecord = {
+      hash,
+      sessionId: sessionId ?? "",
+      expiresAt: Number(expires),
+      consumedAt: Number(consumed),
+      successor: successor ?? null,
+    };
+    // The script answers nil for unknown, expired or orphaned tokens, so unclaimed means consumed.
+    if (claimed !== "1") return { status: "already-consumed", token };
+    const session: SessionRecord = {
+      id: token.sessionId,
+      subject: subject ?? "",
+      data: data ?? "",
+      createdAt: Number(created),
+      expiresAt: Number(sExpires),
+    };
+    return { status: "claimed", token, session };
+  }
+
+  async releaseRefreshToken(hash: string): Promise<void> {
+    await this.run(RELEASE, [this.key("token", hash)], []);
+  }
+
+  async completeRotation(
+    consumedHash: string,
+    successor: string,
+    next: RefreshTokenRecord,
+    sessionData: string,
+  ): Promise<void> {
+    const outcome = await this.run(
+      COMPLETE_ROTATION,
+      [
+        this.key("token", consumedHash),
+        this.key("token", next.hash),
+        this.key("session", next.sessionId),
+        this.key("session-tokens", next.sessionId),
+      ],
+      [successor, sessionData, next.hash, next.expiresAt * 1000, ...tokenFields(next)],
+    );
+    if (outcome === "not-claimed") throw new RotationConflictError(ROTATION_NOT_CLAIMED);
+    if (outcome === "session-gone") throw new RotationConflictError(ROTATION_SESSION_GONE);
+  }
+
+  async getRefreshToken(hash: string): Promise<RefreshTokenRecord | null> {
+    const fields = await (await this.redis()).hgetall(this.key("token", hash));
+    const token = toToken(hash, fields);
+    return token && isLive(token, nowSeconds()) ? token : null;
+  }
+
+  async savePeerJwks(issuer: string, jwks: string, fetchedAt: number): Promise<void> {
+    await (await this.redis()).hset(this.key("peer", issuer), {
+      jwks,
+      fetchedAt: String(fetchedAt),
+    });
+  }
+
+  async loadPeerJwks(issuer: string): Promise<{ jwks: string; fetchedAt: number } | null> {
+    const [jwks, fetchedAt] = await (await this.redis()).hmget(
+      this.key("peer", issuer),
+      "jwks",
+      "fetchedAt",
+    );
+    return jwks != null && fetchedAt != null ? { jwks, fetchedAt: Number(fetchedAt) } : null;
+  }
+
+  async useOnce(id: string, expiresAt: number): Promise<boolean> {
+    const ttlMs = expiresAt * 1000 - Date.now();
+    // Already expired: there is nothing to remember.
+    if (ttlMs <= 0) return true;
+    const set = await (await this.redis()).set(this.key("once", id), "1", "PX", ttlMs, "NX");
+    return set === "OK";
+  }
+
+  /** Redis expires sessions, tokens and used-once ids by itself. */
+  async purgeExpired(_now: number): Promise<void> {}
+}

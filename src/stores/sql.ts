@@ -1,0 +1,517 @@
+/**
+ * The broker store for SQL databases, written once. SQLite, PostgreSQL and
+ * MySQL/MariaDB differ only in column types, "insert unless present",
+ * "insert or replace", where index definitions go and how concurrent schema
+ * creation is serialized; a SqlDialect captures exactly that, and a
+ * SqlConnection runs statements written with `?` placeholders.
+ */
+import {
+  checkNamePrefix,
+  DEFAULT_NAME_PREFIX,
+  Lazy,
+  nowSeconds,
+  ROTATION_NOT_CLAIMED,
+  ROTATION_SESSION_GONE,
+  RotationConflictError,
+  unclaimedResult,
+} from "./common.ts";
+import type {
+  BrokerStore,
+  ConsumeResult,
+  RefreshTokenRecord,
+  SessionRecord,
+  SigningKeyRecord,
+} from "./types.ts";
+
+export type SqlValue = string | number | null;
+export type Row = Record<string, unknown>;
+
+export interface Statement {
+  text: string;
+  params: readonly SqlValue[];
+}
+
+export interface SqlResult {
+  rows: Row[];
+  /** Rows the statement inserted, updated or deleted (matched rows on MySQL). */
+  changes: number;
+}
+
+export interface TransactionStep extends Statement {
+  /** When set, the whole transaction rolls back with this message if the step changes no row. */
+  mustChange?: string;
+}
+
+/** A connection (or pool) as the SQL store needs it. */
+export interface SqlConnection {
+  run(statement: Statement): Promise<SqlResult>;
+  /** Runs the steps all or nothing. */
+  transaction(steps: readonly TransactionStep[]): Promise<void>;
+  /** Closes what the store opened itself; a pool the user passed in stays open. */
+  close(): Promise<void>;
+}
+
+type ColumnKind = "integer" | "key" | "issuer" | "text";
+
+export interface SqlDialect {
+  types: Record<ColumnKind, string>;
+  /** INSERT that silently skips a row whose unique key already exists. */
+  insertIfAbsentKeyword: string;
+  insertIfAbsentSuffix(conflictColumn: string): string;
+  /** Suffix that turns an INSERT into "insert or replace these columns". */
+  upsertSuffix(conflictColumn: string, columns: readonly string[]): string;
+  /** MySQL declares indexes inside CREATE TABLE; the others with CREATE INDEX IF NOT EXISTS. */
+  inlineIndexes: boolean;
+  /** A first step that serializes concurrent schema creation, where IF NOT EXISTS alone races. */
+  schemaLock?(lockName: string): Statement;
+  /** MySQL commits implicitly around DDL, so its schema statements run one by one. */
+  transactionalDdl: boolean;
+}
+
+/** Throws (so that the transaction rolls back) when a step that must change a row did not. */
+export function checkStep(step: TransactionStep, changes: number): void {
+  if (step.mustChange !== undefined && changes === 0) {
+    throw new RotationConflictError(step.mustChange);
+  }
+}
+
+/** BEGIN, the steps, COMMIT on one connection; ROLLBACK on any failure. */
+async function runTransaction(
+  run: (statement: Statement) => Promise<SqlResult>,
+  steps: readonly TransactionStep[],
+): Promise<void> {
+  await run({ text: "BEGIN", params: [] });
+  try {
+    for (const step of steps) checkStep(step, (await run(step)).changes);
+    await run({ text: "COMMIT", params: [] });
+  } catch (error) {
+    await run({ text: "ROLLBACK", params: [] }).catch(() => undefined);
+    throw error;
+  }
+}
+
+/** What a pooled driver offers: statements on the pool or on one checked-out client. */
+export interface SqlPool<Client> {
+  run(statement: Statement, client?: Client): Promise<SqlResult>;
+  acquire(): Promise<Client>;
+  release(client: Client): void;
+  end(): Promise<void>;
+}
+
+/** A SqlConnection over a pool; transactions hold one client from BEGIN to COMMIT. */
+export function pooledConnection<Client>(pool: SqlPool<Client>, owned: boolean): SqlConnection {
+  return {
+    run: (statement) => pool.run(statement),
+    transaction: async (steps) => {
+      const client = await pool.acquire();
+      try {
+        await runTransaction((statement) => pool.run(statement, client), steps);
+      } finally {
+        pool.release(client);
+      }
+    },
+    close: async () => {
+      if (owned) await pool.end();
+    },
+  };
+}
+
+/** The `ON CONFLICT` forms SQLite and PostgreSQL share. */
+export const onConflictDialect = {
+  insertIfAbsentKeyword: "INSERT",
+  insertIfAbsentSuffix: (column: string) => ` ON CONFLICT (${column}) DO NOTHING`,
+  upsertSuffix: (column: string, columns: readonly string[]) =>
+    ` ON CONFLICT (${column}) DO UPDATE SET ${columns.map((c) => `${c} = excluded.${c}`).join(", ")}`,
+  inlineIndexes: false,
+  transactionalDdl: true,
+} satisfies Omit<SqlDialect, "types">;
+
+interface TableSpec {
+  name: string;
+  columns: ReadonlyArray<readonly [name: string, kind: ColumnKind, nullable?: "null"]>;
+  primaryKey: string;
+  indexes: readonly string[];
+}
+
+type TableKey = "signingKeys" | "sessions" | "tokens" | "peers" | "usedIds";
+
+/** The table names for a prefix. */
+function sqlTableNames(prefix: string): Record<TableKey, string> {
+  return {
+    signingKeys: `${prefix}signing_keys`,
+    sessions: `${prefix}sessions`,
+    tokens: `${prefix}refresh_tokens`,
+    peers: `${prefix}peer_jwks`,
+    usedIds: `${prefix}used_ids`,
+  };
+}
+
+function tableSpecs(names: Record<TableKey, string>): TableSpec[] {
+  return [
+    {
+      name: names.signingKeys,
+      columns: [
+        ["slot", "integer"],
+        ["kid", "key"],
+        ["alg", "key"],
+        ["public_jwk", "text"],
+        ["private_jwk", "text"],
+        ["created_at", "integer"],
+      ],
+      primaryKey: "slot",
+      indexes: [],
+    },
+    {
+      name: names.sessions,
+      columns: [
+        ["id", "key"],
+        ["subject", "text"],
+        ["data", "text"],
+        ["created_at", "integer"],
+        ["expires_at", "integer"],
+      ],
+      primaryKey: "id",
+      indexes: ["expires_at"],
+    },
+    {
+      name: names.tokens,
+      columns: [
+        ["hash", "key"],
+        ["session_id", "key"],
+        ["expires_at", "integer"],
+        ["consumed_at", "integer", "null"],
+        ["successor", "text", "null"],
+      ],
+      primaryKey: "hash",
+      indexes: ["session_id", "expires_at"],
+    },
+    {
+      name: names.peers,
+      columns: [
+        ["issuer", "issuer"],
+        ["jwks", "text"],
+        ["fetched_at", "integer"],
+      ],
+      primaryKey: "issuer",
+      indexes: [],
+    },
+    {
+      name: names.usedIds,
+      columns: [
+        ["id", "key"],
+        ["expires_at", "integer"],
+      ],
+      primaryKey: "id",
+      indexes: ["expires_at"],
+    },
+  ];
+}
+
+function schemaStatements(dialect: SqlDialect, table: TableSpec): string[] {
+  const columns = table.columns.map(
+    ([name, kind, nullable]) =>
+      `${name} ${dialect.types[kind]}${nullable === "null" ? "" : " NOT NULL"}`,
+  );
+  const indexName = (column: string) => `${table.name}_${column}_idx`;
+  const inline = dialect.inlineIndexes
+    ? table.indexes.map((column) => `INDEX ${indexName(column)} (${column})`)
+    : [];
+  const create = `CREATE TABLE IF NOT EXISTS ${table.name} (${[
+    ...columns,
+    `PRIMARY KEY (${table.primaryKey})`,
+    ...inline,
+  ].join(", ")})`;
+  const separate = dialect.inlineIndexes
+    ? []
+    : table.indexes.map(
+        (column) => `CREATE INDEX IF NOT EXISTS ${indexName(column)} ON ${table.name} (${column})`,
+      );
+  return [create, ...separate];
+}
+
+function asNumber(value: unknown): number {
+  // PostgreSQL returns BIGINT as a string, SQLite may return a bigint.
+  if (typeof value === "number") return value;
+  if (typeof value === "string" || typeof value === "bigint") return Number(value);
+  throw new TypeError(`expected a number from the database, got ${typeof value}`);
+}
+
+function asText(value: unknown): string {
+  if (typeof value === "string") return value;
+  if (value instanceof Uint8Array) return Buffer.from(value).toString("utf8");
+  throw new TypeError(`expected text from the database, got ${typeof value}`);
+}
+
+function toSigningKey(row: Row): SigningKeyRecord {
+  return {
+    slot: asNumber(row.slot),
+    kid: asText(row.kid),
+    alg: asText(row.alg),
+    publicJwk: asText(row.public_jwk),
+    privateJwk: asText(row.private_jwk),
+    createdAt: asNumber(row.created_at),
+  };
+}
+
+/** Session columns may come aliased with a prefix (`s_`) from a join. */
+function toSession(row: Row, alias = ""): SessionRecord {
+  return {
+    id: asText(row[`${alias}id`]),
+    subject: asText(row[`${alias}subject`]),
+    data: asText(row[`${alias}data`]),
+    createdAt: asNumber(row[`${alias}created_at`]),
+    expiresAt: asNumber(row[`${alias}expires_at`]),
+  };
+}
+
+function toToken(row: Row): RefreshTokenRecord {
+  return {
+    hash: asText(row.hash),
+    sessionId: asText(row.session_id),
+    expiresAt: asNumber(row.expires_at),
+    consumedAt: row.consumed_at === null ? null : asNumber(row.consumed_at),
+    successor: row.successor === null ? null : asText(row.successor),
+  };
+}
+
+const KEY_COLUMNS = "slot, kid, alg, public_jwk, private_jwk, created_at";
+const SESSION_COLUMNS = "id, subject, data, created_at, expires_at";
+const TOKEN_COLUMNS = "hash, session_id, expires_at, consumed_at, successor";
+
+function tokenValues(token: RefreshTokenRecord): SqlValue[] {
+  return [token.hash, token.sessionId, token.expiresAt, token.consumedAt, token.successor];
+}
+
+export interface SqlStoreOptions {
+  /** Prefix of every table name. Default `oidc_broker_`. */
+  tablePrefix?: string;
+}
+
+/** The BrokerStore on any SQL database; the backend classes only supply the connection. */
+export class SqlBrokerStore implements BrokerStore {
+  /** Table names. */
+  private readonly t: Record<TableKey, string>;
+  private readonly connection: Lazy<SqlConnection>;
+  private readonly schema = new Lazy(() => this.createSchema());
+
+  constructor(
+    private readonly dialect: SqlDialect,
+    options: SqlStoreOptions,
+    connect: () => Promise<SqlConnection>,
+  ) {
+    this.connection = new Lazy(connect);
+    const prefix = checkNamePrefix(options.tablePrefix ?? DEFAULT_NAME_PREFIX, "tablePrefix");
+    this.t = sqlTableNames(prefix);
+  }
+
+  /** The connection, opened on first use. */
+  protected db(): Promise<SqlConnection> {
+    return this.connection.get();
+  }
+
+  init(): Promise<void> {
+    return this.schema.get();
+  }
+
+  private async createSchema(): Promise<void> {
+    const db = await this.db();
+    const ddl = tableSpecs(this.t)
+      .flatMap((table) => schemaStatements(this.dialect, table))
+      .map((text) => ({ text, params: [] }));
+    if (!this.dialect.transactionalDdl) {
+      for (const statement of ddl) await db.run(statement);
+      return;
+    }
+    const lock = this.dialect.schemaLock?.(`ts-oidc-auth:${this.t.signingKeys}`);
+    await db.transaction(lock ? [lock, ...ddl] : ddl);
+  }
+
+  /** The first row of a query, mapped; null when there is none. */
+  private async selectOne<T>(
+    text: string,
+    params: readonly SqlValue[],
+    map: (row: Row) => T,
+  ): Promise<T | null> {
+    const { rows } = await (await this.db()).run({ text, params });
+    const [row] = rows;
+    return row ? map(row) : null;
+  }
+
+  async close(): Promise<void> {
+    this.schema.take();
+    const connection = this.connection.take();
+    if (connection) await (await connection).close();
+  }
+
+  async putSigningKeyIfAbsent(key: SigningKeyRecord): Promise<SigningKeyRecord> {
+    const db = await this.db();
+    const { insertIfAbsentKeyword: insert, insertIfAbsentSuffix: suffix } = this.dialect;
+    await db.run({
+      text: `${insert} INTO ${this.t.signingKeys} (${KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)${suffix("slot")}`,
+      params: [key.slot, key.kid, key.alg, key.publicJwk, key.privateJwk, key.createdAt],
+    });
+    const winner = await this.selectOne(
+      `SELECT ${KEY_COLUMNS} FROM ${this.t.signingKeys} WHERE slot = ?`,
+      [key.slot],
+      toSigningKey,
+    );
+    if (!winner) throw new Error(`signing key slot ${key.slot} vanished after insert`);
+    return winner;
+  }
+
+  async listSigningKeys(limit: number): Promise<SigningKeyRecord[]> {
+    const { rows } = await (await this.db()).run({
+      text: `SELECT ${KEY_COLUMNS} FROM ${this.t.signingKeys} ORDER BY slot DESC LIMIT ?`,
+      params: [Math.max(0, Math.floor(limit))],
+    });
+    return rows.map(toSigningKey);
+  }
+
+  async createSession(session: SessionRecord, firstToken: RefreshTokenRecord): Promise<void> {
+    await (await this.db()).transaction([
+      {
+        text: `INSERT INTO ${this.t.sessions} (${SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?)`,
+        params: [session.id, session.subject, session.data, session.createdAt, session.expiresAt],
+      },
+      this.insertToken(firstToken),
+    ]);
+  }
+
+  private insertToken(token: RefreshTokenRecord): Statement {
+    return {
+      text: `INSERT INTO ${this.t.tokens} (${TOKEN_COLUMNS}) VALUES (?, ?, ?, ?, ?)`,
+      params: tokenValues(token),
+    };
+  }
+
+  async getSession(id: string): Promise<SessionRecord | null> {
+    return this.selectOne(
+      `SELECT ${SESSION_COLUMNS} FROM ${this.t.sessions} WHERE id = ? AND expires_at > ?`,
+      [id, nowSeconds()],
+      (row) => toSession(row),
+    );
+  }
+
+  async revokeSession(id: string): Promise<void> {
+    await (await this.db()).transaction([
+      { text: `DELETE FROM ${this.t.sessions} WHERE id = ?`, params: [id] },
+      { text: `DELETE FROM ${this.t.tokens} WHERE session_id = ?`, params: [id] },
+    ]);
+  }
+
+  async consumeRefreshToken(hash: string, now: number): Promise<ConsumeResult> {
+    const db = await this.db();
+    const { sessions, tokens } = this.t;
+    // The claim is this one conditional UPDATE: of concurrent callers, only one matches a NULL consumed_at.
+    const claim = await db.run({
+      text:
+        `UPDATE ${tokens} SET consumed_at = ? ` +
+        `WHERE hash = ? AND consumed_at IS NULL AND expires_at > ? ` +
+        `AND EXISTS (SELECT 1 FROM ${sessions} WHERE ${sessions}.id = ${tokens}.session_id AND ${sessions}.expires_at > ?)`,
+      params: [now, hash, now, now],
+    });
+    const { token, session } = await this.readTokenWithSession(db, hash);
+    if (claim.changes === 1 && token && session) return { status: "claimed", token, session };
+    return unclaimedResult(token, session, now);
+  }
+
+  private async readTokenWithSession(
+    db: SqlConnection,
+    hash: string,
+  ): Promise<{ token: RefreshTokenRecord | null; session: SessionRecord | null }> {
+    const { rows } = await db.run({
+      text:
+        `SELECT t.hash, t.session_id, t.expires_at, t.consumed_at, t.successor, ` +
+        `s.id AS s_id, s.subject AS s_subject, s.data AS s_data, ` +
+        `s.created_at AS s_created_at, s.expires_at AS s_expires_at ` +
+        `FROM ${this.t.tokens} t LEFT JOIN ${this.t.sessions} s ON s.id = t.session_id WHERE t.hash = ?`,
+      params: [hash],
+    });
+    const [row] = rows;
+    if (!row) return { token: null, session: null };
+    return { token: toToken(row), session: row.s_id === null ? null : toSession(row, "s_") };
+  }
+
+  async releaseRefreshToken(hash: string): Promise<void> {
+    await (await this.db()).run({
+      text: `UPDATE ${this.t.tokens} SET consumed_at = NULL WHERE hash = ? AND successor IS NULL`,
+      params: [hash],
+    });
+  }
+
+  async completeRotation(
+    consumedHash: string,
+    successor: string,
+    next: RefreshTokenRecord,
+    sessionData: string,
+  ): Promise<void> {
+    await (await this.db()).transaction([
+      {
+        text:
+          `UPDATE ${this.t.tokens} SET successor = ? ` +
+          `WHERE hash = ? AND consumed_at IS NOT NULL AND successor IS NULL`,
+        params: [successor, consumedHash],
+        mustChange: ROTATION_NOT_CLAIMED,
+      },
+      {
+        text: `UPDATE ${this.t.sessions} SET data = ? WHERE id = ?`,
+        params: [sessionData, next.sessionId],
+        mustChange: ROTATION_SESSION_GONE,
+      },
+      this.insertToken(next),
+    ]);
+  }
+
+  async getRefreshToken(hash: string): Promise<RefreshTokenRecord | null> {
+    return this.selectOne(
+      `SELECT ${TOKEN_COLUMNS} FROM ${this.t.tokens} WHERE hash = ? AND expires_at > ?`,
+      [hash, nowSeconds()],
+      toToken,
+    );
+  }
+
+  async savePeerJwks(issuer: string, jwks: string, fetchedAt: number): Promise<void> {
+    await (await this.db()).run({
+      text:
+        `INSERT INTO ${this.t.peers} (issuer, jwks, fetched_at) VALUES (?, ?, ?)` +
+        this.dialect.upsertSuffix("issuer", ["jwks", "fetched_at"]),
+      params: [issuer, jwks, fetchedAt],
+    });
+  }
+
+  async loadPeerJwks(issuer: string): Promise<{ jwks: string; fetchedAt: number } | null> {
+    return this.selectOne(
+      `SELECT jwks, fetched_at FROM ${this.t.peers} WHERE issuer = ?`,
+      [issuer],
+      (row) => ({ jwks: asText(row.jwks), fetchedAt: asNumber(row.fetched_at) }),
+    );
+  }
+
+  async useOnce(id: string, expiresAt: number): Promise<boolean> {
+    const db = await this.db();
+    // An expired record that purge has not removed yet must not block the id.
+    await db.run({
+      text: `DELETE FROM ${this.t.usedIds} WHERE id = ? AND expires_at <= ?`,
+      params: [id, nowSeconds()],
+    });
+    const { insertIfAbsentKeyword: insert, insertIfAbsentSuffix: suffix } = this.dialect;
+    const inserted = await db.run({
+      text: `${insert} INTO ${this.t.usedIds} (id, expires_at) VALUES (?, ?)${suffix("id")}`,
+      params: [id, expiresAt],
+    });
+    return inserted.changes === 1;
+  }
+
+  async purgeExpired(now: number): Promise<void> {
+    const db = await this.db();
+    const { sessions, tokens, usedIds } = this.t;
+    await db.run({ text: `DELETE FROM ${sessions} WHERE expires_at <= ?`, params: [now] });
+    await db.run({
+      text:
+        `DELETE FROM ${tokens} WHERE expires_at <= ? ` +
+        `OR NOT EXISTS (SELECT 1 FROM ${sessions} WHERE ${sessions}.id = ${tokens}.session_id)`,
+      params: [now],
+    });
+    await db.run({ text: `DELETE FROM ${usedIds} WHERE expires_at <= ?`, params: [now] });
+  }
+}
