@@ -11,6 +11,7 @@ import { type DevIdp, startDevIdp } from "../dev-idp/index.ts";
 import { IdpUserAgent } from "../dev-idp/user-agent.ts";
 import type { OIDCAuthOptions, RouterOptions } from "../src/index.ts";
 import { ADAPTERS, type AdapterFixture, AUTH_PORTS, type RunningApp } from "./helpers/adapters.ts";
+import { ALICE, BOB, loginAtIdp as loginAtIdpVia } from "./helpers/flows.ts";
 import { forgedTokens, signWithIdpKey, validClaims } from "./helpers/forge.ts";
 import { capturingLogger, type Reply, TestClient } from "./helpers/http.ts";
 
@@ -63,22 +64,12 @@ async function startClient(
   return client;
 }
 
-const user = { username: "alice", password: "alice-password" };
-const bob = { username: "bob", password: "bob-password" };
+const user = ALICE;
+const bob = BOB;
 
-/** GET /login, then log in at the IdP as a person would; returns the IdP's answer. */
-async function loginAtIdp(http: TestClient, redirectUri: string, query = "", who = user) {
-  const started = await http.get(
-    `${paths.login}?redirect_uri=${encodeURIComponent(redirectUri)}${query}`,
-  );
-  assert.equal(started.status, 302, started.text);
-  const authorizationUrl = new URL(started.headers.get("location") ?? "");
-  const back = await new IdpUserAgent().authorize(authorizationUrl, who.username, who.password);
-  const code = back.searchParams.get("code");
-  const state = back.searchParams.get("state");
-  assert.ok(code && state, `the IdP redirected to ${back.origin}${back.pathname} without a code`);
-  return { authorizationUrl, back, code, state };
-}
+/** GET /login, then log in at the IdP as a person would. */
+const loginAtIdp = (http: TestClient, redirectUri: string, query = "", who = user) =>
+  loginAtIdpVia(http, paths.login, redirectUri, query, who);
 
 function remember(reply: Reply): Reply {
   for (const field of ["access_token", "refresh_token", "id_token", "device_code"]) {

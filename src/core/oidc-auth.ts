@@ -4,6 +4,7 @@
  * framework's request and response to `AuthRequest` / `AuthResponse`.
  */
 import * as client from "openid-client";
+import { Broker } from "../broker/broker.ts";
 import { bearerToken, TokenVerifier } from "./bearer.ts";
 import { compileRequirement, type IDToken, type Requirement, unmetRequirement } from "./claims.ts";
 import { AuthError, badRequest, forbidden, safeErrorCode, unauthorized } from "./errors.ts";
@@ -24,7 +25,14 @@ import { RedirectPolicy } from "./redirects.ts";
 import { LoginStateSealer, MemoryUsedOnceRegistry } from "./state.ts";
 import { tokenResponseBody } from "./tokens.ts";
 
-export type EndpointName = "login" | "callback" | "token" | "deviceFlow" | "logout" | "userinfo";
+export type EndpointName =
+  | "login"
+  | "callback"
+  | "token"
+  | "deviceFlow"
+  | "logout"
+  | "userinfo"
+  | "jwks";
 
 /** Paths of the auth router; each can be renamed, or switched off with `null`. */
 export interface RouterOptions {
@@ -36,17 +44,20 @@ export interface RouterOptions {
   deviceFlow?: string | null;
   logout?: string | null;
   userinfo?: string | null;
+  /** Broker mode only; default `brokerJwksPath`. */
+  jwks?: string | null;
 }
 
 export interface Route {
-  name: EndpointName;
+  /** The endpoint, or `metadata` for the broker's discovery documents. */
+  name: EndpointName | "metadata";
   method: "GET" | "POST";
   /** Path below the prefix, starting with `/`. */
   path: string;
   handle(request: AuthRequest): Promise<AuthResponse>;
 }
 
-export const DEFAULT_PATHS: Record<EndpointName, string> = {
+export const DEFAULT_PATHS: Record<Exclude<EndpointName, "jwks">, string> = {
   login: "/auth/v2/login",
   callback: "/auth/v2/callback",
   token: "/auth/v2/token",
@@ -62,7 +73,16 @@ const METHODS: Record<EndpointName, "GET" | "POST"> = {
   deviceFlow: "POST",
   logout: "GET",
   userinfo: "GET",
+  jwks: "GET",
 };
+
+/** Where the broker publishes its metadata, below the prefix (RFC 8414, OpenID Discovery). */
+const METADATA_PATHS = [
+  "/.well-known/openid-configuration",
+  "/.well-known/oauth-authorization-server",
+];
+const TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange";
+const ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token";
 
 /** What a guard decided about one request. */
 export type GuardOutcome =
@@ -80,6 +100,8 @@ export class OIDCAuth {
   readonly options: ResolvedOptions;
   protected readonly idp: IdentityProvider;
   protected readonly verifier: TokenVerifier;
+  /** Present in broker mode. */
+  protected readonly broker: Broker | undefined;
   private readonly sealer: LoginStateSealer;
   private readonly redirects: RedirectPolicy;
 
@@ -88,10 +110,14 @@ export class OIDCAuth {
     this.idp = new IdentityProvider(this.options);
     this.verifier = new TokenVerifier(this.idp, this.options);
     this.redirects = new RedirectPolicy(this.options.allowedRedirectUris);
+    const secret = this.options.secret ?? crypto.getRandomValues(new Uint8Array(32));
+    const broker = this.options.broker;
+    this.broker = broker && new Broker(this.options, broker, this.idp, secret);
     this.sealer = new LoginStateSealer(
-      this.options.secret ?? crypto.getRandomValues(new Uint8Array(32)),
+      secret,
       this.options.loginTimeoutSeconds,
-      new MemoryUsedOnceRegistry(),
+      // In broker mode the shared store makes each login single-use across instances.
+      this.broker ?? new MemoryUsedOnceRegistry(),
     );
     this.warnAboutDefaults();
   }
@@ -105,13 +131,47 @@ export class OIDCAuth {
       deviceFlow: () => this.deviceFlow(),
       logout: (r) => this.logout(r),
       userinfo: (r) => this.userinfo(r),
+      jwks: () => this.jwks(),
     };
-    return (Object.keys(handlers) as EndpointName[]).flatMap((name) => {
-      const path = router[name] === undefined ? DEFAULT_PATHS[name] : router[name];
-      if (path === null) return [];
+    const paths = this.paths(router);
+    const routes: Route[] = (Object.keys(handlers) as EndpointName[]).flatMap((name) => {
+      const path = paths[name];
+      if (path === undefined) return [];
       const handle = handlers[name];
       return [{ name, method: METHODS[name], path, handle: (r) => this.answer(() => handle(r)) }];
     });
+    if (this.broker) {
+      this.broker.mountAt(router.prefix ?? "", paths.jwks);
+      const metadata = this.broker.metadata({
+        token: paths.token,
+        login: paths.login,
+        device: paths.deviceFlow,
+        userinfo: paths.userinfo,
+      });
+      for (const path of METADATA_PATHS) {
+        routes.push({
+          name: "metadata",
+          method: "GET",
+          path,
+          handle: async () => jsonResponse(200, metadata),
+        });
+      }
+    }
+    return routes;
+  }
+
+  /** The path of each enabled endpoint below the prefix. */
+  private paths(router: RouterOptions): Partial<Record<EndpointName, string>> {
+    const defaults: Record<EndpointName, string | null> = {
+      ...DEFAULT_PATHS,
+      jwks: this.broker ? (this.options.broker?.jwksPath ?? null) : null,
+    };
+    const paths: Partial<Record<EndpointName, string>> = {};
+    for (const name of Object.keys(defaults) as EndpointName[]) {
+      const path = router[name] === undefined ? defaults[name] : router[name];
+      if (path !== null && (name !== "jwks" || this.broker)) paths[name] = path;
+    }
+    return paths;
   }
 
   /**
@@ -132,7 +192,7 @@ export class OIDCAuth {
       }
       let claims: IDToken;
       try {
-        claims = await this.verifier.verify(token);
+        claims = await this.verify(token);
       } catch (error) {
         return refuse(this.asAuthError(error));
       }
@@ -219,13 +279,41 @@ export class OIDCAuth {
     const deviceCode = param(form, "device_code", "device-code");
     const given = [code, refreshToken, deviceCode].filter((v) => v !== undefined).length;
     if (given > 1) throw badRequest("Send only one of code, refresh_token and device_code.");
+    if (grantType === TOKEN_EXCHANGE) return this.tokenExchange(form);
     if (code !== undefined) return this.tokenFromCode(form, code);
-    if (refreshToken !== undefined) return this.tokenResponse(await this.idp.refresh(refreshToken));
+    if (refreshToken !== undefined) return this.refresh(refreshToken);
     if (deviceCode !== undefined) return this.tokenResponse(await this.idp.pollDevice(deviceCode));
     if (grantType !== undefined && !KNOWN_GRANTS.has(grantType)) {
       throw badRequest("This grant type is not supported.", "unsupported_grant_type");
     }
     throw badRequest("One of code, refresh_token or device_code is required.");
+  }
+
+  private async refresh(refreshToken: string): Promise<AuthResponse> {
+    if (this.broker) return jsonResponse(200, await this.broker.sessions.refresh(refreshToken));
+    return this.tokenResponse(await this.idp.refresh(refreshToken));
+  }
+
+  /** RFC 8693, broker mode: a valid IdP access token for this app in, a broker token out. */
+  private async tokenExchange(form: URLSearchParams): Promise<AuthResponse> {
+    if (!this.broker) {
+      throw badRequest("Token exchange needs broker mode.", "unsupported_grant_type");
+    }
+    const subjectToken = requiredParam(form, "subject_token");
+    const subjectTokenType = param(form, "subject_token_type") ?? ACCESS_TOKEN_TYPE;
+    if (subjectTokenType !== ACCESS_TOKEN_TYPE) {
+      throw badRequest("Only access tokens can be exchanged.");
+    }
+    let claims: IDToken;
+    try {
+      claims = await this.verifier.verify(subjectToken);
+    } catch (error) {
+      if (error instanceof AuthError && error.status === 401) {
+        throw badRequest("The subject_token is not a valid token for this app.", "invalid_grant");
+      }
+      throw error;
+    }
+    return jsonResponse(200, await this.broker.exchange(claims));
   }
 
   private async tokenFromCode(form: URLSearchParams, code: string): Promise<AuthResponse> {
@@ -265,6 +353,7 @@ export class OIDCAuth {
     const idTokenHint = param(query, "id_token_hint");
     const allowed =
       requested !== undefined && this.redirects.allows(requested) ? requested : undefined;
+    await this.revokePresentedSession(request.authorization);
     const endSession = await this.idp.endSessionUrl({
       // Keycloak 18+ wants id_token_hint or client_id with a redirect URI.
       client_id: this.options.clientId,
@@ -277,8 +366,9 @@ export class OIDCAuth {
   private async userinfo(request: AuthRequest): Promise<AuthResponse> {
     const accessToken = bearerToken(request.authorization);
     if (accessToken === undefined) throw unauthorized("A valid bearer token is required.");
-    let claims: Record<string, unknown> = await this.verifier.verify(accessToken);
-    if (!hasProfile(claims)) {
+    let claims: Record<string, unknown> = await this.verify(accessToken);
+    // A broker token is not the IdP's: its own claims are all there is.
+    if (!this.broker && !hasProfile(claims)) {
       try {
         claims = { ...(await this.idp.userinfo(accessToken, String(claims.sub))), ...claims };
       } catch (error) {
@@ -297,9 +387,28 @@ export class OIDCAuth {
     });
   }
 
-  /** The token JSON for an IdP token response. Broker mode mints its own instead. */
+  /** The token JSON for an IdP token response; in broker mode, a new broker session's. */
   protected async tokenResponse(tokens: TokenSet): Promise<AuthResponse> {
+    if (this.broker) return jsonResponse(200, await this.broker.login(tokens));
     return jsonResponse(200, tokenResponseBody(tokens));
+  }
+
+  /** A bearer token's claims: the IdP's token, or in broker mode a broker's. */
+  private verify(token: string): Promise<IDToken> {
+    return this.broker ? this.broker.verify(token) : this.verifier.verify(token);
+  }
+
+  private async jwks(): Promise<AuthResponse> {
+    if (!this.broker) throw new AuthError(404, "not_found", "Not found.");
+    return jsonResponse(200, await this.broker.jwks(), { "cache-control": "public, max-age=300" });
+  }
+
+  /** Broker mode: logging out with a valid token ends its session (its tokens then die at `exp`). */
+  private async revokePresentedSession(authorization: string | undefined): Promise<void> {
+    const token = bearerToken(authorization);
+    if (!this.broker || token === undefined) return;
+    const claims = await this.broker.verify(token).catch(() => undefined);
+    if (typeof claims?.sid === "string") await this.broker.sessions.revoke(claims.sid);
   }
 
   private allowedRedirect(uri: string, name: string): string {

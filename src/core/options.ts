@@ -3,6 +3,7 @@
  * security needs. `resolveOptions` checks everything once, at construction,
  * so nothing on a request path parses configuration again.
  */
+import type { BrokerStore } from "../stores/types.ts";
 import type { ClaimConstraints } from "./claims.ts";
 import { consoleLogger, type Logger } from "./log.ts";
 
@@ -58,6 +59,47 @@ export interface OIDCAuthOptions {
   maxBodyBytes?: number;
   /** Receives warnings and errors. Default: the console. */
   logger?: Logger;
+
+  /** Broker mode (SPEC §5): mint the app's own tokens and keep the IdP's refresh tokens in a store. */
+  brokerMode?: boolean;
+  /** Where the broker keeps keys and sessions, e.g. `postgresql://…` (see the README for every form). Default: a SQLite file in the user's data directory for `appName`. */
+  brokerStoreUrl?: string;
+  /** An existing store object; wins over `brokerStoreUrl`. */
+  brokerStore?: BrokerStore;
+  /** The `aud` of minted tokens. Default `"ts-oidc-auth"`. */
+  brokerAudience?: string;
+  /** The `iss` of minted tokens. Default: `proxy` joined with the router prefix. */
+  brokerIssuer?: string;
+  /** Peers whose tokens are accepted: an issuer URL (keys at `<issuer><brokerJwksPath>`) or `{ issuer, jwksUri }`. */
+  trustedIssuers?: Array<string | { issuer: string; jwksUri: string }>;
+  /** Path of the broker's JWKS below the router prefix. Default `/auth/v2/.well-known/jwks.json`. */
+  brokerJwksPath?: string;
+  /** Signature algorithm of new broker keys. Default `"RS256"`. */
+  brokerSigningAlg?: BrokerSigningAlg;
+  /** How long a broker signing key signs before the next one takes over. Default 7 days. */
+  brokerKeyRotationSeconds?: number;
+  /** Lifetime of minted access tokens. Default 600 (at most 900). */
+  brokerAccessTokenSeconds?: number;
+  /** Longest life of a broker session (its refresh tokens). Default 30 days, shorter when the IdP's refresh token expires sooner. */
+  brokerSessionSeconds?: number;
+  /** How long a rotated refresh token still returns the same new token pair (a retry after a lost response). 0 switches it off. Default 5. */
+  refreshGraceSeconds?: number;
+}
+
+export type BrokerSigningAlg = "RS256" | "ES256" | "EdDSA";
+
+export interface ResolvedBrokerOptions {
+  storeUrl: string | undefined;
+  store: BrokerStore | undefined;
+  audience: string;
+  issuer: string | undefined;
+  trustedIssuers: Array<{ issuer: string; jwksUri: URL }>;
+  jwksPath: string;
+  signingAlg: BrokerSigningAlg;
+  keyRotationSeconds: number;
+  accessTokenSeconds: number;
+  sessionSeconds: number;
+  refreshGraceSeconds: number;
 }
 
 export const ASYMMETRIC_ALGORITHMS = [
@@ -96,6 +138,8 @@ export interface ResolvedOptions {
   loginTimeoutSeconds: number;
   maxBodyBytes: number;
   logger: Logger;
+  /** Present in broker mode only. */
+  broker: ResolvedBrokerOptions | undefined;
 }
 
 export class ConfigurationError extends Error {
@@ -127,6 +171,18 @@ const KNOWN_OPTIONS = new Set<string>([
   "loginTimeoutSeconds",
   "maxBodyBytes",
   "logger",
+  "brokerMode",
+  "brokerStoreUrl",
+  "brokerStore",
+  "brokerAudience",
+  "brokerIssuer",
+  "trustedIssuers",
+  "brokerJwksPath",
+  "brokerSigningAlg",
+  "brokerKeyRotationSeconds",
+  "brokerAccessTokenSeconds",
+  "brokerSessionSeconds",
+  "refreshGraceSeconds",
 ]);
 
 export function resolveOptions(options: OIDCAuthOptions): ResolvedOptions {
@@ -175,6 +231,77 @@ export function resolveOptions(options: OIDCAuthOptions): ResolvedOptions {
     loginTimeoutSeconds: positive(options.loginTimeoutSeconds ?? 600, "loginTimeoutSeconds"),
     maxBodyBytes: positive(options.maxBodyBytes ?? 16_384, "maxBodyBytes"),
     logger: options.logger ?? consoleLogger,
+    broker: options.brokerMode ? resolveBrokerOptions(options) : undefined,
+  };
+}
+
+const SIGNING_ALGS: readonly BrokerSigningAlg[] = ["RS256", "ES256", "EdDSA"];
+
+function resolveBrokerOptions(options: OIDCAuthOptions): ResolvedBrokerOptions {
+  const jwksPath = options.brokerJwksPath ?? "/auth/v2/.well-known/jwks.json";
+  if (!jwksPath.startsWith("/"))
+    throw new ConfigurationError("brokerJwksPath", 'must start with "/"');
+  const signingAlg = options.brokerSigningAlg ?? "RS256";
+  if (!SIGNING_ALGS.includes(signingAlg)) {
+    throw new ConfigurationError("brokerSigningAlg", `expected one of ${SIGNING_ALGS.join(", ")}`);
+  }
+  const accessTokenSeconds = positive(
+    options.brokerAccessTokenSeconds ?? 600,
+    "brokerAccessTokenSeconds",
+  );
+  if (accessTokenSeconds > 900) {
+    throw new ConfigurationError(
+      "brokerAccessTokenSeconds",
+      "at most 900: access tokens stay valid after logout, so they must be short",
+    );
+  }
+  if (
+    options.brokerStore !== undefined &&
+    typeof options.brokerStore?.consumeRefreshToken !== "function"
+  ) {
+    throw new ConfigurationError(
+      "brokerStore",
+      "expected a BrokerStore (e.g. new MongoDBBrokerStore({ db }))",
+    );
+  }
+  return {
+    storeUrl:
+      options.brokerStoreUrl === undefined
+        ? undefined
+        : nonEmptyString(options.brokerStoreUrl, "brokerStoreUrl"),
+    store: options.brokerStore,
+    audience: nonEmptyString(options.brokerAudience ?? "ts-oidc-auth", "brokerAudience"),
+    issuer:
+      options.brokerIssuer === undefined
+        ? undefined
+        : httpUrl(options.brokerIssuer, "brokerIssuer").href.replace(/\/$/, ""),
+    trustedIssuers: (options.trustedIssuers ?? []).map((entry) => trustedIssuer(entry, jwksPath)),
+    jwksPath,
+    signingAlg,
+    keyRotationSeconds: positive(
+      options.brokerKeyRotationSeconds ?? 7 * 86_400,
+      "brokerKeyRotationSeconds",
+    ),
+    accessTokenSeconds,
+    sessionSeconds: positive(options.brokerSessionSeconds ?? 30 * 86_400, "brokerSessionSeconds"),
+    refreshGraceSeconds: nonNegative(options.refreshGraceSeconds ?? 5, "refreshGraceSeconds"),
+  };
+}
+
+function trustedIssuer(
+  entry: string | { issuer: string; jwksUri: string },
+  jwksPath: string,
+): { issuer: string; jwksUri: URL } {
+  if (typeof entry === "string") {
+    const issuer = httpUrl(entry, "trustedIssuers").href.replace(/\/$/, "");
+    return { issuer, jwksUri: new URL(`${issuer}${jwksPath}`) };
+  }
+  if (typeof entry !== "object" || entry === null) {
+    throw new ConfigurationError("trustedIssuers", "expected issuer URLs or { issuer, jwksUri }");
+  }
+  return {
+    issuer: nonEmptyString(entry.issuer, "trustedIssuers"),
+    jwksUri: httpUrl(entry.jwksUri, "trustedIssuers"),
   };
 }
 

@@ -1,0 +1,291 @@
+/**
+ * Broker mode (SPEC §5): the app mints its own short-lived JWTs, keeps the
+ * IdP's refresh tokens (encrypted) in a store, publishes its keys and
+ * metadata, and accepts the tokens of trusted peers.
+ */
+import { decodeJwt, type JSONWebKeySet, SignJWT } from "jose";
+import { verifyJwt } from "../core/bearer.ts";
+import { flattenRoles, type IDToken } from "../core/claims.ts";
+import { AuthError, unauthorized, unavailable } from "../core/errors.ts";
+import type { IdentityProvider, TokenSet } from "../core/idp.ts";
+import { RetryingLazy } from "../core/lazy.ts";
+import { describeError, type Logger } from "../core/log.ts";
+import type { ResolvedBrokerOptions, ResolvedOptions } from "../core/options.ts";
+import { nowSeconds, type TokenResponseBody } from "../core/tokens.ts";
+import type { BrokerStore } from "../stores/types.ts";
+import { TrustedPeers } from "./federation.ts";
+import { BrokerKeys } from "./keys.ts";
+import { SecretBox } from "./secret-box.ts";
+import { BrokerSessions, type Profile } from "./sessions.ts";
+
+const BROKER_ALGORITHMS = ["RS256", "ES256", "EdDSA", "Ed25519"];
+const ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token";
+
+export class Broker {
+  readonly sessions: BrokerSessions;
+  readonly keys: BrokerKeys;
+  private readonly peers: TrustedPeers;
+  private readonly store: RetryingLazy<BrokerStore>;
+  private issuerUrl: string;
+  private jwksPath: string;
+
+  constructor(
+    private readonly options: ResolvedOptions,
+    private readonly settings: ResolvedBrokerOptions,
+    private readonly idp: IdentityProvider,
+    secret: Uint8Array,
+  ) {
+    const logger = options.logger;
+    this.issuerUrl = settings.issuer ?? options.proxy?.href.replace(/\/$/, "") ?? settings.audience;
+    this.jwksPath = settings.jwksPath;
+    this.store = new RetryingLazy(() => this.openStore());
+    const store = () => this.storeOrUnavailable();
+    this.keys = new BrokerKeys(store, {
+      alg: settings.signingAlg,
+      rotationSeconds: settings.keyRotationSeconds,
+      box: options.secret ? new SecretBox(secret, "ts-oidc-auth signing keys v1") : undefined,
+    });
+    this.peers = new TrustedPeers(
+      settings.trustedIssuers,
+      store,
+      {
+        cooldownMs: options.jwksCooldownMs,
+        maxAgeMs: options.jwksMaxAgeMs,
+        timeoutMs: options.timeoutMs,
+      },
+      logger,
+    );
+    this.sessions = new BrokerSessions({
+      store,
+      box: new SecretBox(secret, "ts-oidc-auth session secrets v1"),
+      refreshAtIdp: async (refreshToken) => {
+        const tokens = await idp.refresh(refreshToken);
+        return { refreshToken: tokens.refresh_token, scope: tokens.scope };
+      },
+      mintAccessToken: (profile, scope, sessionId) => this.mint(profile, scope, sessionId),
+      graceSeconds: settings.refreshGraceSeconds,
+      waitMs: options.timeoutMs + 2000,
+    });
+    this.warnAboutDefaults(logger);
+  }
+
+  get issuer(): string {
+    return this.issuerUrl;
+  }
+
+  /** Records a login state id as used; true the first time (shared by every instance). */
+  async useOnce(id: string, expiresAt: number): Promise<boolean> {
+    return (await this.storeOrUnavailable()).useOnce(id, expiresAt);
+  }
+
+  /** Called when the auth router is mounted: the issuer is `proxy` joined with the prefix. */
+  mountAt(prefix: string, jwksPath: string | undefined): void {
+    if (jwksPath !== undefined) this.jwksPath = jwksPath;
+    if (this.settings.issuer === undefined && this.options.proxy !== undefined) {
+      this.issuerUrl = new URL(
+        prefix.replace(/^\//, ""),
+        withSlash(this.options.proxy),
+      ).href.replace(/\/$/, "");
+    }
+  }
+
+  /** After a login at the IdP: a new broker session and its first token pair. */
+  async login(tokens: TokenSet): Promise<TokenResponseBody> {
+    const profile = await this.profileOf(tokens);
+    const scope = tokens.scope ?? "";
+    const idpRefreshExpiry = tokens.refresh_token ? refreshExpiry(tokens) : undefined;
+    const expiresAt = Math.min(
+      nowSeconds() + this.settings.sessionSeconds,
+      idpRefreshExpiry ?? Number.POSITIVE_INFINITY,
+    );
+    return this.sessions.create(profile, scope, tokens.refresh_token, expiresAt);
+  }
+
+  /** RFC 8693: a valid IdP access token (with the app's audience) in, a broker access token out. */
+  async exchange(claims: IDToken): Promise<Record<string, unknown>> {
+    const profile = profileFrom(claims);
+    const scope = typeof claims.scope === "string" ? claims.scope : "";
+    const access = await this.mint(profile, scope, undefined);
+    return {
+      access_token: access.token,
+      issued_token_type: ACCESS_TOKEN_TYPE,
+      token_type: "Bearer",
+      expires: access.expires,
+      expires_in: access.expires - nowSeconds(),
+      scope,
+    };
+  }
+
+  /** A broker token, this instance's or a trusted peer's; 401 for anything else. */
+  async verify(token: string): Promise<IDToken> {
+    let issuer: unknown;
+    try {
+      issuer = decodeJwt(token).iss;
+    } catch {
+      throw unauthorized("The token is invalid.");
+    }
+    const keys =
+      issuer === this.issuerUrl
+        ? this.keys.verificationKeys
+        : typeof issuer === "string"
+          ? await this.peers.keysFor(issuer)
+          : undefined;
+    if (keys === undefined) throw unauthorized("The token's issuer is not trusted.");
+    return verifyJwt(token, keys.getKey, {
+      issuer: issuer as string,
+      audience: this.settings.audience,
+      algorithms: BROKER_ALGORITHMS,
+      clockTolerance: this.options.clockToleranceSeconds,
+    });
+  }
+
+  async jwks(): Promise<JSONWebKeySet> {
+    await this.keys.current(); // so that a fresh deployment publishes its first key
+    return this.keys.publicJwks();
+  }
+
+  /** RFC 8414 / OpenID discovery metadata; `paths` are the mounted endpoint paths below the prefix. */
+  metadata(paths: { token?: string; login?: string; device?: string; userinfo?: string }) {
+    const at = (path: string | undefined) =>
+      path === undefined ? undefined : `${this.issuerUrl}${path}`;
+    return {
+      issuer: this.issuerUrl,
+      jwks_uri: `${this.issuerUrl}${this.jwksPath}`,
+      token_endpoint: at(paths.token),
+      authorization_endpoint: at(paths.login),
+      device_authorization_endpoint: at(paths.device),
+      userinfo_endpoint: at(paths.userinfo),
+      response_types_supported: ["code"],
+      subject_types_supported: ["public"],
+      grant_types_supported: [
+        "authorization_code",
+        "refresh_token",
+        "urn:ietf:params:oauth:grant-type:device_code",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
+      ],
+      code_challenge_methods_supported: ["S256"],
+      token_endpoint_auth_methods_supported: ["none"],
+      id_token_signing_alg_values_supported: [this.settings.signingAlg],
+    };
+  }
+
+  private async mint(profile: Profile, scope: string, sessionId: string | undefined) {
+    const key = await this.keys.current();
+    const now = nowSeconds();
+    const expires = now + this.settings.accessTokenSeconds;
+    const token = await new SignJWT({ ...profile, scope, ...(sessionId ? { sid: sessionId } : {}) })
+      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: "JWT" })
+      .setIssuer(this.issuerUrl)
+      .setAudience(this.settings.audience)
+      .setSubject(profile.sub)
+      .setIssuedAt(now)
+      .setExpirationTime(expires)
+      .setJti(crypto.randomUUID())
+      .sign(key.privateKey);
+    return { token, expires };
+  }
+
+  /** The user as the IdP describes them: its tokens' claims, completed by userinfo once. */
+  private async profileOf(tokens: TokenSet): Promise<Profile> {
+    const claims: Record<string, unknown> = {
+      ...decodeIfJwt(tokens.access_token),
+      ...tokens.claims(),
+    };
+    if (typeof claims.sub !== "string")
+      throw new AuthError(502, "server_error", "The identity provider named no subject.");
+    try {
+      Object.assign(claims, await this.idp.userinfo(tokens.access_token, claims.sub), {
+        sub: claims.sub,
+      });
+    } catch (error) {
+      this.options.logger.warn(`IdP userinfo unavailable at login: ${describeError(error)}`);
+    }
+    return profileFrom(claims as IDToken);
+  }
+
+  private async openStore(): Promise<BrokerStore> {
+    const store =
+      this.settings.store ??
+      (await (
+        await import("../stores/index.ts")
+      ).createBrokerStore(this.settings.storeUrl, {
+        appName: this.options.appName,
+      }));
+    await store.init();
+    return store;
+  }
+
+  /** Store failures become 503s: the store is infrastructure, not the caller's fault. */
+  private async storeOrUnavailable(): Promise<BrokerStore> {
+    let store: BrokerStore;
+    try {
+      store = await this.store.get();
+    } catch (error) {
+      this.options.logger.error(`The broker store is unavailable: ${describeError(error)}`);
+      throw unavailable("The session store is unavailable; try again shortly.");
+    }
+    return guardStore(store, this.options.logger);
+  }
+
+  private warnAboutDefaults(logger: Logger): void {
+    if (this.settings.issuer === undefined && this.options.proxy === undefined) {
+      logger.warn(
+        `Broker mode without "proxy" or "brokerIssuer": tokens are issued by "${this.settings.audience}", which is not a URL, so peers cannot find this instance's keys to federate with it. Configure "proxy" (the app's public URL).`,
+      );
+    }
+    if (this.options.secret === undefined) {
+      logger.warn(
+        'Broker mode without "secret": IdP refresh tokens are encrypted under a per-process key, so sessions cannot be refreshed after a restart or on another instance, and signing keys are stored unencrypted. Configure "secret" to keep sessions across instances and encrypt keys at rest.',
+      );
+    }
+  }
+}
+
+/** Wraps every store call so that a failing store answers 503 instead of 500. */
+function guardStore(store: BrokerStore, logger: Logger): BrokerStore {
+  return new Proxy(store, {
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver);
+      if (typeof value !== "function") return value;
+      return async (...args: unknown[]) => {
+        try {
+          return await value.apply(target, args);
+        } catch (error) {
+          if (error instanceof AuthError || (error as Error).name === "RotationConflictError")
+            throw error;
+          logger.error(`Broker store call ${String(property)} failed: ${describeError(error)}`);
+          throw unavailable("The session store is unavailable; try again shortly.");
+        }
+      };
+    },
+  });
+}
+
+function profileFrom(claims: IDToken): Profile {
+  const profile: Profile = { sub: claims.sub, roles: flattenRoles(claims) };
+  for (const name of ["preferred_username", "email", "given_name", "family_name"] as const) {
+    const value = claims[name];
+    if (typeof value === "string") profile[name] = value;
+  }
+  return profile;
+}
+
+/** The claims of a JWT access token, read without verifying: it came straight from the IdP's token endpoint. */
+function decodeIfJwt(token: string): Record<string, unknown> {
+  try {
+    return decodeJwt(token);
+  } catch {
+    return {};
+  }
+}
+
+function refreshExpiry(tokens: TokenSet): number | undefined {
+  const seconds = tokens.refresh_expires_in;
+  if (typeof seconds === "number" && seconds > 0) return nowSeconds() + seconds;
+  const exp = tokens.refresh_token ? decodeIfJwt(tokens.refresh_token).exp : undefined;
+  return typeof exp === "number" ? exp : undefined;
+}
+
+function withSlash(url: URL): URL {
+  return url.href.endsWith("/") ? url : new URL(`${url.href}/`);
+}
