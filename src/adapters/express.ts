@@ -4,9 +4,10 @@
  */
 import type { Request, RequestHandler, Response, Router } from "express";
 import type { IDToken, Requirement } from "../core/claims.ts";
-import { type AuthRequest, type AuthResponse, readBody } from "../core/http.ts";
+import type { AuthRequest, AuthResponse } from "../core/http.ts";
 import { type Guard, OIDCAuth, type RouterOptions } from "../core/oidc-auth.ts";
 import { importPeer } from "../core/peer.ts";
+import { nodeAuthRequest, nodeRequestBody } from "./node-request.ts";
 
 const express = (
   await importPeer<{ default: typeof import("express") }>("express", "ts-oidc-auth/express")
@@ -24,15 +25,7 @@ declare global {
 export class ExpressOIDCAuth extends OIDCAuth {
   /** A standard `express.Router` with the auth endpoints; add routes, then `app.use(router)`. */
   createAuthRouter(options: RouterOptions = {}): Router {
-    const router = express.Router();
-    const prefix = options.prefix ?? "";
-    for (const route of this.routes(options)) {
-      const method = route.method === "GET" ? "get" : "post";
-      router[method](prefix + route.path, async (req, res) => {
-        send(res, await route.handle(this.toAuthRequest(req)));
-      });
-    }
-    return router;
+    return expressAuthRouter(this, options);
   }
 
   /** Middleware: a valid token (meeting the requirement) or a 401/403/503 JSON error. */
@@ -44,24 +37,23 @@ export class ExpressOIDCAuth extends OIDCAuth {
   optional(requirement?: Requirement): RequestHandler {
     return guardMiddleware(this.guard(requirement, true));
   }
+}
 
-  private toAuthRequest(req: Request): AuthRequest {
-    const url = req.originalUrl;
-    const queryStart = url.indexOf("?");
-    return {
-      method: req.method,
-      query: new URLSearchParams(queryStart < 0 ? "" : url.slice(queryStart + 1)),
-      authorization: req.headers.authorization,
-      contentType: req.headers["content-type"],
-      body: () => this.body(req),
-    };
+/** The auth endpoints of any `OIDCAuth` as an Express router (also used by the NestJS module). */
+export function expressAuthRouter(auth: OIDCAuth, options: RouterOptions = {}): Router {
+  const router = express.Router();
+  const prefix = options.prefix ?? "";
+  for (const route of auth.routes(options)) {
+    const method = route.method === "GET" ? "get" : "post";
+    router[method](prefix + route.path, async (req, res) => {
+      send(res, await route.handle(toAuthRequest(req, auth.options.maxBodyBytes)));
+    });
   }
+  return router;
+}
 
-  private async body(req: Request): Promise<Uint8Array> {
-    // A body parser mounted before the router has already read the stream.
-    if (req.readableEnded) return new TextEncoder().encode(encodeParsedBody(req.body));
-    return readBody(req, this.options.maxBodyBytes);
-  }
+function toAuthRequest(req: Request, maxBodyBytes: number): AuthRequest {
+  return nodeAuthRequest(req, req.originalUrl, () => nodeRequestBody(req, req.body, maxBodyBytes));
 }
 
 function guardMiddleware(guard: Guard): RequestHandler {
@@ -77,16 +69,6 @@ function send(res: Response, response: AuthResponse): void {
   res.status(response.status).set(response.headers);
   if (response.body === undefined) res.end();
   else res.json(response.body);
-}
-
-function encodeParsedBody(body: unknown): string {
-  const params = new URLSearchParams();
-  if (typeof body === "object" && body !== null) {
-    for (const [name, value] of Object.entries(body)) {
-      for (const item of Array.isArray(value) ? value : [value]) params.append(name, String(item));
-    }
-  }
-  return params.toString();
 }
 
 export type { IDToken, Requirement, RouterOptions };

@@ -5,13 +5,11 @@
  * suite runs every test against every entry: adding an adapter means adding
  * an entry here, not copying tests.
  */
-import type { AddressInfo } from "node:net";
+import { createServer, type Server } from "node:http";
 import type { OIDCAuthOptions, Requirement, RouterOptions } from "../../src/index.ts";
+import { type FetchFunction, listen, type RunningApp, running, serveFetch } from "./servers.ts";
 
-export interface RunningApp {
-  url: string;
-  close(): Promise<void>;
-}
+export type { RunningApp } from "./servers.ts";
 
 export interface AdapterFixture {
   name: string;
@@ -61,17 +59,203 @@ const express: AdapterFixture = {
         res.json(describeCaller(req.token));
       });
     }
-    const server = app.listen(0, "127.0.0.1");
-    await new Promise<void>((resolve) => server.once("listening", resolve));
-    return {
-      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-      close: () =>
-        new Promise<void>((resolve) => {
-          server.closeAllConnections();
-          server.close(() => resolve());
-        }),
-    };
+    return listen(createServer(app));
   },
 };
 
-export const ADAPTERS: AdapterFixture[] = [express];
+/**
+ * The Web-standard handler's app: one fetch function, the user's own routes
+ * (auth-ports, the protected ones) beside the auth handler.
+ */
+async function webApp(options: OIDCAuthOptions, routerOptions: RouterOptions) {
+  const { WebOIDCAuth, notFound } = await import("../../src/adapters/web.ts");
+  const auth = new WebOIDCAuth(options);
+  const authHandler = auth.handler(routerOptions);
+  const routes = new Map<string, FetchFunction>();
+  routes.set(`${routerOptions.prefix ?? ""}/auth/v2/auth-ports`, async () =>
+    Response.json(AUTH_PORTS),
+  );
+  for (const route of PROTECTED_ROUTES) {
+    const guard = route.optional
+      ? auth.optional(route.requirement)
+      : auth.required(route.requirement);
+    routes.set(
+      route.path,
+      guard(async (_request, token) => Response.json(describeCaller(token))),
+    );
+  }
+  const fetch: FetchFunction = async (request) =>
+    (await authHandler(request)) ??
+    (await routes.get(new URL(request.url).pathname)?.(request)) ??
+    notFound();
+  return fetch;
+}
+
+/** The Web-standard handler behind a minimal fetch-shaped server, as Deno.serve or Bun.serve call it. */
+const web: AdapterFixture = {
+  name: "web (fetch-shaped server)",
+  async start(options, routerOptions) {
+    return serveFetch(await webApp(options, routerOptions));
+  },
+};
+
+/** The same handler on a second server shape: @hono/node-server serving plain `Request`s. */
+const webOnNodeServer: AdapterFixture = {
+  name: "web (@hono/node-server)",
+  async start(options, routerOptions) {
+    return serveWithNodeServer(await webApp(options, routerOptions));
+  },
+};
+
+async function serveWithNodeServer(fetch: FetchFunction): Promise<RunningApp> {
+  const { createAdaptorServer } = await import("@hono/node-server");
+  return listen(createAdaptorServer({ fetch }) as Server);
+}
+
+const fastify: AdapterFixture = {
+  name: "fastify",
+  async start(options, routerOptions) {
+    const { default: Fastify } = await import("fastify");
+    const { FastifyOIDCAuth } = await import("../../src/adapters/fastify.ts");
+    const auth = new FastifyOIDCAuth(options);
+    const app = Fastify();
+    const { prefix, ...paths } = routerOptions;
+    await app.register(
+      async (api) => {
+        await api.register(auth.plugin(paths));
+        api.get("/auth/v2/auth-ports", async () => AUTH_PORTS);
+      },
+      { prefix: prefix ?? "" },
+    );
+    for (const route of PROTECTED_ROUTES) {
+      const preHandler = route.optional
+        ? auth.optional(route.requirement)
+        : auth.required(route.requirement);
+      app.get(route.path, { preHandler }, async (request) => describeCaller(request.token));
+    }
+    await app.listen({ port: 0, host: "127.0.0.1" });
+    return running(app.server, () => app.close());
+  },
+};
+
+const hono: AdapterFixture = {
+  name: "hono",
+  async start(options, routerOptions) {
+    const { Hono } = await import("hono");
+    const { HonoOIDCAuth } = await import("../../src/adapters/hono.ts");
+    const auth = new HonoOIDCAuth(options);
+    const authApp = auth.app(routerOptions);
+    authApp.get("/auth/v2/auth-ports", (c) => c.json(AUTH_PORTS));
+    const app = new Hono();
+    app.route("/", authApp);
+    for (const route of PROTECTED_ROUTES) {
+      if (route.optional) {
+        app.get(route.path, auth.optional(route.requirement), (c) =>
+          c.json(describeCaller(c.get("token"))),
+        );
+      } else {
+        app.get(route.path, auth.required(route.requirement), (c) =>
+          c.json(describeCaller(c.get("token"))),
+        );
+      }
+    }
+    return serveWithNodeServer(app.fetch);
+  },
+};
+
+const koa: AdapterFixture = {
+  name: "koa",
+  async start(options, routerOptions) {
+    const { default: Koa } = await import("koa");
+    const { KoaOIDCAuth } = await import("../../src/adapters/koa.ts");
+    const auth = new KoaOIDCAuth(options);
+    const router = auth.createAuthRouter(routerOptions);
+    router.get("/auth/v2/auth-ports", (ctx) => {
+      ctx.body = AUTH_PORTS;
+    });
+    const { Router } = await import("@koa/router");
+    const appRouter = new Router();
+    for (const route of PROTECTED_ROUTES) {
+      const guard = route.optional
+        ? auth.optional(route.requirement)
+        : auth.required(route.requirement);
+      appRouter.get(route.path, guard, (ctx) => {
+        ctx.body = describeCaller(ctx.state.token);
+      });
+    }
+    const app = new Koa();
+    app.use(router.routes()).use(router.allowedMethods());
+    app.use(appRouter.routes()).use(appRouter.allowedMethods());
+    return listen(createServer(app.callback()));
+  },
+};
+
+function nestFixture(platform: "express" | "fastify"): AdapterFixture {
+  return {
+    name: `nestjs (${platform})`,
+    async start(options, routerOptions) {
+      const { NestFactory } = await import("@nestjs/core");
+      const { nestAppModule } = await import("./nest-app.ts");
+      const module = await nestAppModule(options, routerOptions);
+      const app =
+        platform === "express"
+          ? await NestFactory.create(module, { logger: false })
+          : await NestFactory.create(
+              module,
+              new (await import("@nestjs/platform-fastify")).FastifyAdapter(),
+              { logger: false },
+            );
+      await app.listen(0, "127.0.0.1");
+      return running(app.getHttpServer() as Server, () => app.close());
+    },
+  };
+}
+
+/**
+ * Next.js route handlers, called with `NextRequest`s as Next.js calls them.
+ * A few lines stand in for Next's file-system router (a route file wins over
+ * the catch-all beside it); not covered: a real `next build`, Next's own
+ * router and middleware, and the Edge runtime.
+ */
+const next: AdapterFixture = {
+  name: "next (route handlers)",
+  async start(options, routerOptions) {
+    const { NextRequest } = await import("next/server.js");
+    const { NextOIDCAuth } = await import("../../src/adapters/next.ts");
+    const auth = new NextOIDCAuth(options);
+    const prefix = routerOptions.prefix ?? "";
+    const catchAll = auth.routeHandlers(routerOptions);
+    // app/<path>/route.ts files: each exports GET.
+    const routeFiles = new Map<string, FetchFunction>();
+    routeFiles.set(`${prefix}/auth/v2/auth-ports`, async () => Response.json(AUTH_PORTS));
+    for (const route of PROTECTED_ROUTES) {
+      const guard = route.optional
+        ? auth.optional(route.requirement)
+        : auth.required(route.requirement);
+      routeFiles.set(
+        route.path,
+        guard(async (_request, token) => Response.json(describeCaller(token))),
+      );
+    }
+    return serveFetch(async (request) => {
+      const nextRequest = new NextRequest(request);
+      const file = routeFiles.get(nextRequest.nextUrl.pathname);
+      if (file !== undefined && request.method === "GET") return file(nextRequest);
+      const handler = request.method === "POST" ? catchAll.POST : catchAll.GET;
+      if (nextRequest.nextUrl.pathname.startsWith(`${prefix}/`)) return handler(nextRequest);
+      return new Response(null, { status: 404 });
+    });
+  },
+};
+
+export const ADAPTERS: AdapterFixture[] = [
+  express,
+  web,
+  webOnNodeServer,
+  fastify,
+  hono,
+  koa,
+  nestFixture("express"),
+  nestFixture("fastify"),
+  next,
+];

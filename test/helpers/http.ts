@@ -23,11 +23,11 @@ export class TestClient {
   /** POSTs a form (fields, or a raw body with its own content type). */
   post(
     path: string,
-    body: Record<string, string> | string | URLSearchParams = {},
+    body: Record<string, string> | string | URLSearchParams | Uint8Array<ArrayBuffer> = {},
     contentType?: string,
   ) {
     const encoded =
-      typeof body === "string" || body instanceof URLSearchParams
+      typeof body === "string" || body instanceof URLSearchParams || body instanceof Uint8Array
         ? body
         : new URLSearchParams(body);
     return this.send(path, {

@@ -1,0 +1,91 @@
+/**
+ * Fastify 5 adapter: a plugin with the auth endpoints and `preHandler`
+ * guards, translating Fastify's request and reply to the core and back.
+ */
+import type {
+  FastifyPluginAsync,
+  FastifyReply,
+  FastifyRequest,
+  preHandlerAsyncHookHandler,
+} from "fastify";
+import type { IDToken, Requirement } from "../core/claims.ts";
+import { type AuthRequest, type AuthResponse, readBody } from "../core/http.ts";
+import { type Guard, OIDCAuth, type RouterOptions } from "../core/oidc-auth.ts";
+import { importPeer } from "../core/peer.ts";
+import { nodeAuthRequest } from "./node-request.ts";
+
+// The plugin only uses the instance it is registered on; loading fastify
+// here makes a missing install fail at import, with the package to install.
+await importPeer("fastify", "ts-oidc-auth/fastify");
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /** The validated token's claims; set by `required()`, `undefined` when `optional()` finds none. */
+    token?: IDToken;
+  }
+}
+
+/** The endpoint paths; the prefix is Fastify's own `register(plugin, { prefix })`. */
+export type FastifyRouterOptions = Omit<RouterOptions, "prefix">;
+
+export class FastifyOIDCAuth extends OIDCAuth {
+  /**
+   * A plugin with the auth endpoints: `app.register(auth.plugin(), { prefix: "/api" })`.
+   * To add routes under the same prefix, register it inside your own
+   * prefixed plugin and add them beside it.
+   */
+  plugin(options: FastifyRouterOptions = {}): FastifyPluginAsync {
+    return fastifyAuthPlugin(this, options);
+  }
+
+  /** `preHandler`: a valid token (meeting the requirement) or a 401/403/503 JSON error. */
+  required(requirement?: Requirement): preHandlerAsyncHookHandler {
+    return preHandler(this.guard(requirement, false));
+  }
+
+  /** `preHandler`: `request.token` is the valid token, or `undefined` for anonymous callers. */
+  optional(requirement?: Requirement): preHandlerAsyncHookHandler {
+    return preHandler(this.guard(requirement, true));
+  }
+}
+
+/** The auth endpoints of any `OIDCAuth` as a Fastify plugin (also used by the NestJS module). */
+export function fastifyAuthPlugin(
+  auth: OIDCAuth,
+  options: FastifyRouterOptions = {},
+): FastifyPluginAsync {
+  return async (instance) => {
+    // The core reads, limits and parses the body itself (413/415 in its own
+    // JSON), so within this plugin's encapsulated context no parser of
+    // Fastify's reads it first: the stream stays in `request.raw`.
+    instance.removeAllContentTypeParsers();
+    instance.addContentTypeParser("*", (_request, _payload, done) => done(null));
+    for (const route of auth.routes({ ...options, prefix: instance.prefix })) {
+      instance.route({
+        method: route.method,
+        url: route.path,
+        handler: async (request, reply) =>
+          send(reply, await route.handle(toAuthRequest(request, auth.options.maxBodyBytes))),
+      });
+    }
+  };
+}
+
+function toAuthRequest(request: FastifyRequest, maxBodyBytes: number): AuthRequest {
+  return nodeAuthRequest(request.raw, request.url, () => readBody(request.raw, maxBodyBytes));
+}
+
+function preHandler(guard: Guard): preHandlerAsyncHookHandler {
+  return async (request, reply) => {
+    const outcome = await guard(request.headers.authorization);
+    if (outcome.kind === "denied") return send(reply, outcome.response);
+    request.token = outcome.kind === "token" ? outcome.token : undefined;
+  };
+}
+
+function send(reply: FastifyReply, response: AuthResponse): FastifyReply {
+  reply.code(response.status).headers(response.headers);
+  return response.body === undefined ? reply.send() : reply.send(response.body);
+}
+
+export type { IDToken, Requirement, RouterOptions };

@@ -1,0 +1,60 @@
+/**
+ * Hono 4 adapter: a Hono app with the auth endpoints and guard middleware,
+ * built on the Web-standard adapter's translation (Hono's `c.req.raw` is a
+ * web `Request`), so it runs wherever Hono runs.
+ */
+import type { Hono as HonoApp, MiddlewareHandler } from "hono";
+import type { IDToken, Requirement } from "../core/claims.ts";
+import { type Guard, OIDCAuth, type RouterOptions } from "../core/oidc-auth.ts";
+import { importPeer } from "../core/peer.ts";
+import { guardRequest, toAuthRequest, toResponse } from "./web.ts";
+
+// A literal import() lets bundlers (wrangler, esbuild) include hono.
+const { Hono } = await importPeer<typeof import("hono")>(
+  "hono",
+  "ts-oidc-auth/hono",
+  () => import("hono"),
+);
+
+/** What the guards put into the context: `c.get("token")`. */
+export type TokenVariables<T extends IDToken | undefined> = { Variables: { token: T } };
+
+export class HonoOIDCAuth extends OIDCAuth {
+  /**
+   * A Hono app with the auth endpoints below `options.prefix` (its base
+   * path): add your own routes to it, then `app.route("/", authApp)`.
+   */
+  app(options: RouterOptions = {}): HonoApp {
+    const app = new Hono().basePath(options.prefix ?? "/");
+    for (const route of this.routes(options)) {
+      app.on(route.method, route.path, async (c) =>
+        toResponse(await route.handle(toAuthRequest(c.req.raw, this.options.maxBodyBytes))),
+      );
+    }
+    return app;
+  }
+
+  /** Middleware: a valid token (meeting the requirement), as `c.get("token")`, or a 401/403/503. */
+  required(requirement?: Requirement): MiddlewareHandler<TokenVariables<IDToken>> {
+    return middleware<IDToken>(this.guard(requirement, false));
+  }
+
+  /** Middleware: `c.get("token")` is the valid token, or `undefined` for anonymous callers. */
+  optional(requirement?: Requirement): MiddlewareHandler<TokenVariables<IDToken | undefined>> {
+    return middleware<IDToken | undefined>(this.guard(requirement, true));
+  }
+}
+
+function middleware<T extends IDToken | undefined>(
+  guard: Guard,
+): MiddlewareHandler<TokenVariables<T>> {
+  return async (c, next) => {
+    const checked = await guardRequest(guard, c.req.raw);
+    if (checked instanceof Response) return checked;
+    // Only an optional guard lets a caller through without a token; T admits undefined there.
+    c.set("token", checked.token as T);
+    await next();
+  };
+}
+
+export type { IDToken, Requirement, RouterOptions };

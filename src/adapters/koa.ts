@@ -1,0 +1,78 @@
+/**
+ * Koa 3 adapter with @koa/router: a router with the auth endpoints and guard
+ * middleware, translating Koa's context to the core and back.
+ */
+import type { RouterInstance } from "@koa/router";
+import type { Context, Middleware } from "koa";
+import type { IDToken, Requirement } from "../core/claims.ts";
+import type { AuthRequest, AuthResponse } from "../core/http.ts";
+import { type Guard, OIDCAuth, type RouterOptions } from "../core/oidc-auth.ts";
+import { importPeer } from "../core/peer.ts";
+import { nodeAuthRequest, nodeRequestBody } from "./node-request.ts";
+
+const { Router } = await importPeer<typeof import("@koa/router")>(
+  "@koa/router",
+  "ts-oidc-auth/koa",
+);
+
+declare module "koa" {
+  interface DefaultState {
+    /** The validated token's claims; set by `required()`, `undefined` when `optional()` finds none. */
+    token?: IDToken;
+  }
+}
+
+export class KoaOIDCAuth extends OIDCAuth {
+  /**
+   * A `@koa/router` Router with the auth endpoints below `options.prefix`
+   * (the router's prefix): add your own routes to it, then
+   * `app.use(router.routes()).use(router.allowedMethods())`.
+   */
+  createAuthRouter(options: RouterOptions = {}): RouterInstance {
+    const router = new Router(options.prefix ? { prefix: options.prefix } : {});
+    for (const route of this.routes(options)) {
+      const method = route.method === "GET" ? "get" : "post";
+      router[method](route.path, async (ctx) => {
+        send(ctx, await route.handle(toAuthRequest(ctx, this.options.maxBodyBytes)));
+      });
+    }
+    return router;
+  }
+
+  /** Middleware: a valid token (meeting the requirement) in `ctx.state.token`, or a 401/403/503 JSON error. */
+  required(requirement?: Requirement): Middleware {
+    return middleware(this.guard(requirement, false));
+  }
+
+  /** Middleware: `ctx.state.token` is the valid token, or `undefined` for anonymous callers. */
+  optional(requirement?: Requirement): Middleware {
+    return middleware(this.guard(requirement, true));
+  }
+}
+
+function toAuthRequest(ctx: Context, maxBodyBytes: number): AuthRequest {
+  // koa-bodyparser and friends put what they parsed here.
+  const parsed = (ctx.request as { body?: unknown }).body;
+  return nodeAuthRequest(ctx.req, ctx.originalUrl, () =>
+    nodeRequestBody(ctx.req, parsed, maxBodyBytes),
+  );
+}
+
+function middleware(guard: Guard): Middleware {
+  return async (ctx, next) => {
+    const outcome = await guard(ctx.headers.authorization);
+    if (outcome.kind === "denied") return send(ctx, outcome.response);
+    ctx.state.token = outcome.kind === "token" ? outcome.token : undefined;
+    await next();
+  };
+}
+
+function send(ctx: Context, response: AuthResponse): void {
+  ctx.set(response.headers);
+  // An explicit null body stays empty; set before the status, which Koa
+  // would otherwise turn into 204.
+  ctx.body = response.body === undefined ? null : response.body;
+  ctx.status = response.status;
+}
+
+export type { IDToken, Requirement, RouterOptions };

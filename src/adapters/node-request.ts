@@ -1,0 +1,49 @@
+/**
+ * The core's request from a Node `IncomingMessage`, shared by the adapters
+ * of Node-based frameworks (Express, Fastify, Koa, NestJS on either).
+ */
+import type { IncomingMessage } from "node:http";
+import { type AuthRequest, readBody } from "../core/http.ts";
+
+/**
+ * `req` with its request target (`url`, which frameworks may rewrite below a
+ * mount point: pass the original) and a way to read the body.
+ */
+export function nodeAuthRequest(
+  req: IncomingMessage,
+  url: string | undefined,
+  body: () => Promise<Uint8Array>,
+): AuthRequest {
+  const queryStart = url?.indexOf("?") ?? -1;
+  return {
+    method: req.method ?? "GET",
+    query: new URLSearchParams(queryStart < 0 ? "" : url?.slice(queryStart + 1)),
+    authorization: req.headers.authorization,
+    contentType: req.headers["content-type"],
+    body,
+  };
+}
+
+/**
+ * The raw body for the core, which parses and limits it itself. When a body
+ * parser mounted before the auth routes has already read the stream, its
+ * result is encoded back into a form, the only type the endpoints accept.
+ */
+export function nodeRequestBody(
+  req: IncomingMessage,
+  parsed: unknown,
+  maxBodyBytes: number,
+): Promise<Uint8Array> {
+  if (req.readableEnded) return Promise.resolve(new TextEncoder().encode(encodeParsed(parsed)));
+  return readBody(req, maxBodyBytes);
+}
+
+function encodeParsed(body: unknown): string {
+  const params = new URLSearchParams();
+  if (typeof body === "object" && body !== null) {
+    for (const [name, value] of Object.entries(body)) {
+      for (const item of Array.isArray(value) ? value : [value]) params.append(name, String(item));
+    }
+  }
+  return params.toString();
+}

@@ -1,0 +1,52 @@
+/**
+ * The fixture app in NestJS's idiom: `OIDCAuthModule.forRoot`, a controller
+ * of the user's own under the auth prefix (auth-ports), and one controller
+ * per protected route with `@RequireAuth` / `@OptionalAuth` and `@Token()`.
+ * The protected controllers are decorated by hand, from PROTECTED_ROUTES,
+ * exactly as the decorator syntax would.
+ */
+import type { DynamicModule, Type } from "@nestjs/common";
+import type { IDToken, OIDCAuthOptions, RouterOptions } from "../../src/index.ts";
+import { AUTH_PORTS, describeCaller, PROTECTED_ROUTES } from "./adapters.ts";
+
+export async function nestAppModule(
+  options: OIDCAuthOptions,
+  router: RouterOptions,
+): Promise<DynamicModule> {
+  const { OIDCAuthModule, OptionalAuth, RequireAuth, Token } = await import(
+    "../../src/adapters/nestjs/index.ts"
+  );
+  const { Controller, Get, Module } = await import("@nestjs/common");
+
+  @Controller(`${router.prefix ?? ""}/auth/v2`)
+  class AuthPortsController {
+    @Get("auth-ports")
+    ports() {
+      return AUTH_PORTS;
+    }
+  }
+
+  const protectedControllers = PROTECTED_ROUTES.map((route): Type => {
+    class ProtectedController {
+      show(token: IDToken | undefined) {
+        return describeCaller(token);
+      }
+    }
+    const { prototype } = ProtectedController;
+    const show = Object.getOwnPropertyDescriptor(prototype, "show") as PropertyDescriptor;
+    Token()(prototype, "show", 0);
+    Get()(prototype, "show", show);
+    (route.optional ? OptionalAuth : RequireAuth)(route.requirement)(prototype, "show", show);
+    Controller(route.path)(ProtectedController);
+    return ProtectedController;
+  });
+
+  @Module({})
+  class AppModule {}
+
+  return {
+    module: AppModule,
+    imports: [OIDCAuthModule.forRoot({ ...options, router })],
+    controllers: [AuthPortsController, ...protectedControllers],
+  };
+}

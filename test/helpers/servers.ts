@@ -1,0 +1,70 @@
+/**
+ * Serving test apps on loopback: a Node server on a random port, and a
+ * minimal fetch-shaped server (web `Request` in, `Response` out, as
+ * Deno.serve, Bun.serve and Next.js call route handlers).
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Readable } from "node:stream";
+
+export interface RunningApp {
+  url: string;
+  close(): Promise<void>;
+}
+
+export type FetchFunction = (request: Request) => Response | Promise<Response>;
+
+/** Starts `server` on a random loopback port; `close()` also ends kept-alive connections. */
+export async function listen(server: Server): Promise<RunningApp> {
+  server.listen(0, "127.0.0.1");
+  await new Promise<void>((resolve) => server.once("listening", resolve));
+  return running(server, () => new Promise<void>((resolve) => server.close(() => resolve())));
+}
+
+/** The `RunningApp` of a listening server that `stop` shuts down. */
+export function running(server: Server, stop: () => Promise<void>): RunningApp {
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: async () => {
+      server.closeAllConnections();
+      await stop();
+    },
+  };
+}
+
+/** Serves a fetch function: each Node request becomes a web `Request`, streamed both ways. */
+export function serveFetch(fetch: FetchFunction): Promise<RunningApp> {
+  return listen(
+    createServer(async (req, res) => {
+      await writeResponse(res, await fetch(toRequest(req)));
+    }),
+  );
+}
+
+function toRequest(req: IncomingMessage): Request {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(req.headers)) {
+    for (const item of Array.isArray(value) ? value : [value ?? ""]) headers.append(name, item);
+  }
+  const hasBody = req.method !== "GET" && req.method !== "HEAD";
+  return new Request(`http://${req.headers.host}${req.url}`, {
+    method: req.method,
+    headers,
+    body: hasBody ? (Readable.toWeb(req) as ReadableStream<Uint8Array>) : null,
+    duplex: "half",
+  } as RequestInit);
+}
+
+async function writeResponse(res: ServerResponse, response: Response): Promise<void> {
+  const headers: string[] = [];
+  response.headers.forEach((value, name) => {
+    headers.push(name, value);
+  });
+  res.writeHead(response.status, headers);
+  if (response.body !== null) {
+    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+      res.write(chunk);
+    }
+  }
+  res.end();
+}
