@@ -50,7 +50,12 @@ export interface SessionServices {
 export const sessionEnded = (why = "Your session has ended; log in again.") =>
   unauthorized(why, "invalid_grant");
 
+/** How often expired sessions are purged from stores without native expiry. */
+const PURGE_INTERVAL_SECONDS = 600;
+
 export class BrokerSessions {
+  private lastPurge = 0;
+
   constructor(private readonly services: SessionServices) {}
 
   /** Starts a session after a login and returns its first token pair. */
@@ -75,7 +80,9 @@ export class BrokerSessions {
     };
     const refresh = await newRefreshToken(session);
     const body = await this.tokenPair(session, data, refresh.token);
-    await (await store()).createSession(session, refresh.record);
+    const opened = await store();
+    await opened.createSession(session, refresh.record);
+    this.purgeNowAndThen(opened);
     return body;
   }
 
@@ -92,6 +99,14 @@ export class BrokerSessions {
       if (replay !== undefined) return replay;
       // The winner gave its claim back (IdP unreachable): try to win it now.
     }
+  }
+
+  /** Stores without native expiry (SQL, memory) need expired rows deleted; in the background. */
+  private purgeNowAndThen(store: BrokerStore): void {
+    const now = nowSeconds();
+    if (now - this.lastPurge < PURGE_INTERVAL_SECONDS) return;
+    this.lastPurge = now;
+    store.purgeExpired(now).catch(() => {});
   }
 
   async revoke(sessionId: string): Promise<void> {
