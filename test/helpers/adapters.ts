@@ -7,7 +7,15 @@
  */
 import { createServer, type Server } from "node:http";
 import type { OIDCAuthOptions, Requirement, RouterOptions } from "../../src/index.ts";
-import { type FetchFunction, listen, type RunningApp, running, serveFetch } from "./servers.ts";
+import {
+  type FetchFunction,
+  listen,
+  type RouteModule,
+  type RunningApp,
+  running,
+  serveFetch,
+  serveNextRoutes,
+} from "./servers.ts";
 
 export type { RunningApp } from "./servers.ts";
 
@@ -211,40 +219,25 @@ function nestFixture(platform: "express" | "fastify"): AdapterFixture {
   };
 }
 
-/**
- * Next.js route handlers, called with `NextRequest`s as Next.js calls them.
- * A few lines stand in for Next's file-system router (a route file wins over
- * the catch-all beside it); not covered: a real `next build`, Next's own
- * router and middleware, and the Edge runtime.
- */
+/** Next.js route handlers in their route files, called with `NextRequest`s as Next.js calls them. */
 const next: AdapterFixture = {
   name: "next (route handlers)",
   async start(options, routerOptions) {
-    const { NextRequest } = await import("next/server.js");
     const { NextOIDCAuth } = await import("../../src/adapters/next.ts");
     const auth = new NextOIDCAuth(options);
     const prefix = routerOptions.prefix ?? "";
-    const catchAll = auth.routeHandlers(routerOptions);
-    // app/<path>/route.ts files: each exports GET.
-    const routeFiles = new Map<string, FetchFunction>();
-    routeFiles.set(`${prefix}/auth/v2/auth-ports`, async () => Response.json(AUTH_PORTS));
+    const files = new Map<string, RouteModule>();
+    files.set(`${prefix}/[...auth]`, auth.routeHandlers(routerOptions));
+    files.set(`${prefix}/auth/v2/auth-ports`, { GET: async () => Response.json(AUTH_PORTS) });
     for (const route of PROTECTED_ROUTES) {
       const guard = route.optional
         ? auth.optional(route.requirement)
         : auth.required(route.requirement);
-      routeFiles.set(
-        route.path,
-        guard(async (_request, token) => Response.json(describeCaller(token))),
-      );
+      files.set(route.path, {
+        GET: guard(async (_request, token) => Response.json(describeCaller(token))),
+      });
     }
-    return serveFetch(async (request) => {
-      const nextRequest = new NextRequest(request);
-      const file = routeFiles.get(nextRequest.nextUrl.pathname);
-      if (file !== undefined && request.method === "GET") return file(nextRequest);
-      const handler = request.method === "POST" ? catchAll.POST : catchAll.GET;
-      if (nextRequest.nextUrl.pathname.startsWith(`${prefix}/`)) return handler(nextRequest);
-      return new Response(null, { status: 404 });
-    });
+    return serveNextRoutes(files);
   },
 };
 

@@ -68,3 +68,31 @@ async function writeResponse(res: ServerResponse, response: Response): Promise<v
   }
   res.end();
 }
+
+/** A route file's exports: its handlers by method. */
+export type RouteModule = Partial<Record<"GET" | "POST", FetchFunction>>;
+
+/**
+ * Serves Next.js App Router route files (keyed by folder below app/, e.g.
+ * `/me` or `/api/[...auth]`) as Next.js calls them: a `NextRequest` per
+ * request; a route file's own folder wins over a catch-all; a method the
+ * file does not export answers 405. This stands in for Next's router only:
+ * no `next build`, middleware or Edge runtime.
+ */
+export async function serveNextRoutes(files: Map<string, RouteModule>): Promise<RunningApp> {
+  const { NextRequest } = await import("next/server.js");
+  const catchAlls = [...files.keys()].filter((folder) => /\/\[\.\.\.\w+\]$/.test(folder));
+  const routeOf = (pathname: string): RouteModule | undefined => {
+    const exact = files.get(pathname);
+    if (exact !== undefined) return exact;
+    const folder = catchAlls.find((f) => pathname.startsWith(f.slice(0, f.lastIndexOf("/") + 1)));
+    return folder === undefined ? undefined : files.get(folder);
+  };
+  return serveFetch(async (request) => {
+    const nextRequest = new NextRequest(request);
+    const route = routeOf(nextRequest.nextUrl.pathname);
+    if (route === undefined) return new Response(null, { status: 404 });
+    const handler = route[nextRequest.method as "GET" | "POST"];
+    return handler === undefined ? new Response(null, { status: 405 }) : handler(nextRequest);
+  });
+}
