@@ -7,9 +7,11 @@
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { after, before, describe, it } from "node:test";
+import { decodeJwt } from "jose";
 import { type DevIdp, startDevIdp } from "../dev-idp/index.ts";
 import { IdpUserAgent } from "../dev-idp/user-agent.ts";
 import type { OIDCAuthOptions, RouterOptions } from "../src/index.ts";
+import { MemoryBrokerStore } from "../src/stores/index.ts";
 import { ADAPTERS, type AdapterFixture, AUTH_PORTS, type RunningApp } from "./helpers/adapters.ts";
 import { ALICE, BOB, loginAtIdp as loginAtIdpVia } from "./helpers/flows.ts";
 import { forgedTokens, signWithIdpKey, validClaims } from "./helpers/forge.ts";
@@ -21,6 +23,7 @@ const WEB_CALLBACK = "https://app.example.org/cb";
 const WEB_LOGOUT = "https://app.example.org/bye";
 const SECRET = "test-secret-0123456789abcdef-0123456789abcdef";
 const ROUTER: RouterOptions = { prefix: PREFIX };
+const BROKER_AUDIENCE = "myapp-api";
 const IDP_OPTIONS = { extraRedirectUris: [WEB_CALLBACK, WEB_LOGOUT], devicePollIntervalSeconds: 1 };
 
 const paths = {
@@ -418,7 +421,8 @@ for (const adapter of ADAPTERS) {
       it("answers 401 with WWW-Authenticate without a token, and optional() sees anonymous", async () => {
         const reply = await http.get("/me");
         assertError(reply, 401);
-        assert.match(reply.headers.get("www-authenticate") ?? "", /^Bearer/);
+        // RFC 6750 §3.1: no error code when the request carries no credentials.
+        assert.equal(reply.headers.get("www-authenticate"), "Bearer");
         assertError(await http.get("/me", { authorization: "Basic dXNlcjpwYXNz" }), 401);
         assert.deepEqual((await http.get("/maybe-me")).json, { anonymous: true });
       });
@@ -572,6 +576,72 @@ for (const adapter of ADAPTERS) {
           assertError(await request(http), status);
         });
       }
+    });
+
+    describe("broker mode", () => {
+      const issuer = "https://app.example.org/api";
+      const brokerOptions = (): OIDCAuthOptions =>
+        authOptions(idp, {
+          brokerMode: true,
+          brokerStore: new MemoryBrokerStore(),
+          brokerAudience: BROKER_AUDIENCE,
+          brokerIssuer: issuer,
+          refreshGraceSeconds: 0,
+        });
+
+      it("mints tokens the guards accept, and serves the JWKS and metadata below the prefix", async () => {
+        const broker = await startClient(adapter, brokerOptions(), apps);
+        const { code, state } = await loginAtIdp(broker, WEB_CALLBACK);
+        const tokens = await broker.get(
+          `${paths.callback}?code=${code}&state=${encodeURIComponent(state)}`,
+        );
+        assertTokenReply(tokens);
+        const claims = decodeJwt(String(tokens.json.access_token));
+        assert.equal(claims.iss, issuer);
+        assert.equal(claims.aud, BROKER_AUDIENCE);
+        const me = await broker.get("/me", bearer(String(tokens.json.access_token)));
+        assert.equal(me.json.username, "alice", me.text);
+        assertError(
+          await broker.get("/admin-scope", bearer(String(tokens.json.access_token))),
+          403,
+        );
+        const jwks = await broker.get(`${PREFIX}/auth/v2/.well-known/jwks.json`);
+        assert.equal(jwks.status, 200, jwks.text);
+        assert.ok(Array.isArray(jwks.json.keys) && jwks.json.keys.length > 0);
+        for (const document of ["openid-configuration", "oauth-authorization-server"]) {
+          const metadata = await broker.get(`${PREFIX}/.well-known/${document}`);
+          assert.equal(metadata.status, 200, metadata.text);
+          assert.equal(metadata.json.jwks_uri, `${issuer}/auth/v2/.well-known/jwks.json`);
+        }
+      });
+
+      it("rotates refresh tokens, revokes the session on reuse, and exchanges IdP tokens", async () => {
+        const broker = await startClient(adapter, brokerOptions(), apps);
+        const { code, state } = await loginAtIdp(broker, WEB_CALLBACK);
+        const first = remember(
+          await broker.get(`${paths.callback}?code=${code}&state=${encodeURIComponent(state)}`),
+        );
+        const second = await broker.post(paths.token, {
+          refresh_token: String(first.json.refresh_token),
+        });
+        assertTokenReply(second);
+        assertError(
+          await broker.post(paths.token, { "refresh-token": String(first.json.refresh_token) }),
+          401,
+          "invalid_grant",
+        );
+        assertError(
+          await broker.post(paths.token, { refresh_token: String(second.json.refresh_token) }),
+          401,
+          "invalid_grant",
+        );
+        const exchanged = await broker.post(paths.token, {
+          grant_type: "urn:ietf:params:oauth:grant-type:token-exchange",
+          subject_token: await signWithIdpKey(idp, validClaims(idp)),
+        });
+        assertTokenReply(exchanged);
+        assert.equal(decodeJwt(String(exchanged.json.access_token)).iss, issuer);
+      });
     });
 
     describe("custom routes and configuration", () => {

@@ -9,6 +9,8 @@ export class AuthError extends Error {
     readonly status: number,
     readonly error: string,
     readonly description: string,
+    /** The `WWW-Authenticate` value of a 401 when it must differ from the usual one. */
+    readonly challenge?: string,
   ) {
     super(description);
     this.name = "AuthError";
@@ -30,6 +32,10 @@ export const badRequest = (description: string, error = "invalid_request") =>
 
 export const unauthorized = (description: string, error = "invalid_token") =>
   new AuthError(401, error, description);
+
+/** RFC 6750 §3.1: a request without credentials gets a challenge without an error code. */
+export const missingToken = () =>
+  new AuthError(401, "invalid_token", "A valid bearer token is required.", "Bearer");
 
 export const forbidden = (description: string) =>
   new AuthError(403, "insufficient_scope", description);

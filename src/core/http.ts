@@ -36,7 +36,7 @@ export function redirectResponse(location: string): AuthResponse {
 
 export function errorResponse(error: AuthError): AuthResponse {
   const headers: Record<string, string> = {};
-  if (error.status === 401) headers["www-authenticate"] = bearerChallenge(error);
+  if (error.status === 401) headers["www-authenticate"] = error.challenge ?? bearerChallenge(error);
   if (error.status === 503) headers["retry-after"] = "5";
   // The unread rest of an oversized body makes the connection unusable.
   if (error.status === 413) headers.connection = "close";

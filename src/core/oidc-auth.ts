@@ -7,7 +7,7 @@ import * as client from "openid-client";
 import { Broker } from "../broker/broker.ts";
 import { bearerToken, TokenVerifier } from "./bearer.ts";
 import { compileRequirement, type IDToken, type Requirement, unmetRequirement } from "./claims.ts";
-import { AuthError, badRequest, forbidden, safeErrorCode, unauthorized } from "./errors.ts";
+import { AuthError, badRequest, forbidden, missingToken, safeErrorCode } from "./errors.ts";
 import {
   type AuthRequest,
   type AuthResponse,
@@ -188,7 +188,7 @@ export class OIDCAuth {
       const token = bearerToken(authorization);
       if (token === undefined) {
         if (optional && authorization === undefined) return { kind: "anonymous" };
-        return refuse(unauthorized("A valid bearer token is required."));
+        return refuse(missingToken());
       }
       let claims: IDToken;
       try {
@@ -365,7 +365,7 @@ export class OIDCAuth {
 
   private async userinfo(request: AuthRequest): Promise<AuthResponse> {
     const accessToken = bearerToken(request.authorization);
-    if (accessToken === undefined) throw unauthorized("A valid bearer token is required.");
+    if (accessToken === undefined) throw missingToken();
     let claims: Record<string, unknown> = await this.verify(accessToken);
     // A broker token is not the IdP's: its own claims are all there is.
     if (!this.broker && !hasProfile(claims)) {
