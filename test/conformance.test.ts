@@ -59,8 +59,9 @@ async function startClient(
   adapter: AdapterFixture,
   options: OIDCAuthOptions,
   apps: RunningApp[],
+  router: RouterOptions = ROUTER,
 ): Promise<TestClient> {
-  const app = await adapter.start(options, ROUTER);
+  const app = await adapter.start(options, router);
   apps.push(app);
   const client = new TestClient(app.url);
   clients.push(client);
@@ -172,6 +173,7 @@ for (const adapter of ADAPTERS) {
 
       it("accepts the client's own code_challenge (RFC 8252) and its code_verifier at /token", async () => {
         const verifier = randomBytes(32).toString("base64url");
+        secrets.add(verifier);
         const challenge = createHash("sha256").update(verifier).digest("base64url");
         const redirectUri = "http://localhost:41999/done";
         const allowLocalhost = await startClient(
@@ -649,6 +651,26 @@ for (const adapter of ADAPTERS) {
         const reply = await http.get(`${PREFIX}/auth/v2/auth-ports`);
         assert.equal(reply.status, 200);
         assert.deepEqual(reply.json, AUTH_PORTS);
+      });
+
+      it("renames an endpoint or switches it off", async () => {
+        const renamed = await startClient(adapter, authOptions(idp), apps, {
+          prefix: PREFIX,
+          login: "/signin",
+          userinfo: null,
+        });
+        const signin = await renamed.get(
+          `${PREFIX}/signin?redirect_uri=${encodeURIComponent(WEB_CALLBACK)}`,
+        );
+        assert.equal(signin.status, 302);
+        assert.ok(signin.headers.get("location")?.startsWith(`${idp.issuer}/auth?`));
+        assert.equal(
+          (await renamed.get(`${paths.login}?redirect_uri=${encodeURIComponent(WEB_CALLBACK)}`))
+            .status,
+          404,
+        );
+        assert.equal((await renamed.get(paths.userinfo)).status, 404);
+        assert.equal((await renamed.post(paths.device)).status, 200, "the others stay");
       });
 
       it("works as a public client, and against an IdP that only offers client_secret_post", async () => {
