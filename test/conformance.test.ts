@@ -581,13 +581,14 @@ for (const adapter of ADAPTERS) {
     });
 
     describe("broker mode", () => {
-      const issuer = "https://app.example.org/api";
+      // The issuer is proxy + the router prefix: each adapter must tell the core its prefix.
+      const issuer = `https://app.example.org${PREFIX}`;
       const brokerOptions = (): OIDCAuthOptions =>
         authOptions(idp, {
           brokerMode: true,
           brokerStore: new MemoryBrokerStore(),
           brokerAudience: BROKER_AUDIENCE,
-          brokerIssuer: issuer,
+          proxy: "https://app.example.org",
           refreshGraceSeconds: 0,
         });
 
