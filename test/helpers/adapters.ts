@@ -204,7 +204,8 @@ function nestFixture(platform: "express" | "fastify"): AdapterFixture {
     async start(options, routerOptions) {
       const { NestFactory } = await import("@nestjs/core");
       const { nestAppModule } = await import("./nest-app.ts");
-      const module = await nestAppModule(options, routerOptions);
+      // One platform takes its options through forRootAsync, the other through forRoot.
+      const module = await nestAppModule(options, routerOptions, platform === "fastify");
       const app =
         platform === "express"
           ? await NestFactory.create(module, { logger: false })

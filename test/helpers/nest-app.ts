@@ -3,15 +3,18 @@
  * of the user's own under the auth prefix (auth-ports), and one controller
  * per protected route with `@RequireAuth` / `@OptionalAuth` and `@Token()`.
  * The protected controllers are decorated by hand, from PROTECTED_ROUTES,
- * exactly as the decorator syntax would.
+ * exactly as the decorator syntax would. With `fromConfig` the options come
+ * through `forRootAsync` from another module's provider.
  */
 import type { DynamicModule, Type } from "@nestjs/common";
+import type { OIDCAuthModuleOptions } from "../../src/adapters/nestjs/index.ts";
 import type { IDToken, OIDCAuthOptions, RouterOptions } from "../../src/index.ts";
 import { AUTH_PORTS, describeCaller, PROTECTED_ROUTES } from "./adapters.ts";
 
 export async function nestAppModule(
   options: OIDCAuthOptions,
   router: RouterOptions,
+  fromConfig: boolean,
 ): Promise<DynamicModule> {
   const { OIDCAuthModule, OptionalAuth, RequireAuth, Token } = await import(
     "../../src/adapters/nestjs/index.ts"
@@ -41,12 +44,23 @@ export async function nestAppModule(
     return ProtectedController;
   });
 
+  const CONFIG = Symbol("config");
+  @Module({ providers: [{ provide: CONFIG, useValue: { ...options, router } }], exports: [CONFIG] })
+  class ConfigModule {}
+
   @Module({})
   class AppModule {}
 
+  const authModule = fromConfig
+    ? OIDCAuthModule.forRootAsync({
+        imports: [ConfigModule],
+        inject: [CONFIG],
+        useFactory: async (config: OIDCAuthModuleOptions) => config,
+      })
+    : OIDCAuthModule.forRoot({ ...options, router });
   return {
     module: AppModule,
-    imports: [OIDCAuthModule.forRoot({ ...options, router })],
+    imports: [authModule],
     controllers: [AuthPortsController, ...protectedControllers],
   };
 }
