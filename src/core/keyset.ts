@@ -28,6 +28,18 @@ export interface KeySetTiming {
   maxAgeMs: number;
 }
 
+let removalEpoch = 0;
+
+/**
+ * Counts key removals: it goes up whenever any key set of this process
+ * reloads and a key it held is gone. The verified-token cache voids every
+ * entry verified before the latest removal, so a withdrawn key stops
+ * admitting cached tokens as soon as a key set notices it.
+ */
+export function keyRemovalEpoch(): number {
+  return removalEpoch;
+}
+
 /** After a failed first load, callers fail fast for this long. */
 const FIRST_LOAD_RETRY_MS = 1000;
 
@@ -93,13 +105,21 @@ export class RefreshingKeySet {
     this.attemptedAt = Date.now();
     try {
       const jwks = await this.load();
+      const previous = this.local?.jwks();
       this.local = createLocalJWKSet(jwks);
+      if (previous !== undefined && dropsAKey(previous, jwks)) removalEpoch += 1;
       this.loadedAt = Date.now();
     } catch (error) {
       this.onError(error);
       throw error;
     }
   }
+}
+
+/** Whether a key of `before` is missing from `after` (keys compared whole, not by `kid`). */
+function dropsAKey(before: JSONWebKeySet, after: JSONWebKeySet): boolean {
+  const kept = new Set(after.keys.map((key) => JSON.stringify(key)));
+  return before.keys.some((key) => !kept.has(JSON.stringify(key)));
 }
 
 /** Fetches a JWKS document with a timeout, refusing anything that is not one. */

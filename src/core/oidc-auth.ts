@@ -19,10 +19,12 @@ import {
   requiredParam,
 } from "./http.ts";
 import { IdentityProvider, type TokenSet } from "./idp.ts";
+import { keyRemovalEpoch } from "./keyset.ts";
 import { describeError } from "./log.ts";
 import { type OIDCAuthOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
 import { RedirectPolicy } from "./redirects.ts";
 import { LoginStateSealer, MemoryUsedOnceRegistry } from "./state.ts";
+import { TokenCache } from "./token-cache.ts";
 import { tokenResponseBody } from "./tokens.ts";
 
 export type EndpointName =
@@ -102,6 +104,8 @@ export class OIDCAuth {
   protected readonly verifier: TokenVerifier;
   /** Present in broker mode. */
   protected readonly broker: Broker | undefined;
+  /** Verified bearer tokens (see token-cache.ts); absent when switched off. */
+  protected readonly tokenCache: TokenCache | undefined;
   private readonly sealer: LoginStateSealer;
   private readonly redirects: RedirectPolicy;
 
@@ -110,6 +114,14 @@ export class OIDCAuth {
     this.idp = new IdentityProvider(this.options);
     this.verifier = new TokenVerifier(this.idp, this.options);
     this.redirects = new RedirectPolicy(this.options.allowedRedirectUris);
+    this.tokenCache =
+      this.options.tokenCacheSize > 0
+        ? new TokenCache({
+            maxEntries: this.options.tokenCacheSize,
+            maxAgeMs: this.options.tokenCacheMaxAgeMs,
+            clockToleranceSeconds: this.options.clockToleranceSeconds,
+          })
+        : undefined;
     const secret = this.options.secret ?? crypto.getRandomValues(new Uint8Array(32));
     const broker = this.options.broker;
     this.broker = broker && new Broker(this.options, broker, this.idp, secret);
@@ -393,8 +405,30 @@ export class OIDCAuth {
     return jsonResponse(200, tokenResponseBody(tokens));
   }
 
-  /** A bearer token's claims: the IdP's token, or in broker mode a broker's. */
+  /**
+   * A bearer token's claims (the IdP's token, or in broker mode a broker's),
+   * from the verified-token cache when it holds them.
+   */
   private verify(token: string): Promise<IDToken> {
+    const cache = this.tokenCache;
+    if (cache === undefined) return this.verifyUncached(token);
+    const key = cache.hash(token);
+    if (typeof key !== "string") {
+      return key.then((k) => cache.get(k) ?? this.verifyAndCache(cache, k, token));
+    }
+    const claims = cache.get(key);
+    return claims === undefined ? this.verifyAndCache(cache, key, token) : Promise.resolve(claims);
+  }
+
+  private async verifyAndCache(cache: TokenCache, key: string, token: string): Promise<IDToken> {
+    // Taken before the verification, so that nothing that happens meanwhile extends the entry.
+    const startedAt = Date.now();
+    const epoch = keyRemovalEpoch();
+    return cache.set(key, await this.verifyUncached(token), startedAt, epoch);
+  }
+
+  /** Verifies a bearer token in full (signature, issuer, audience, times). */
+  protected verifyUncached(token: string): Promise<IDToken> {
     return this.broker ? this.broker.verify(token) : this.verifier.verify(token);
   }
 

@@ -53,6 +53,18 @@ export interface OIDCAuthOptions {
   jwksCooldownMs?: number;
   /** How long a fetched JWKS is trusted before it is fetched again, in milliseconds. Default 600000. */
   jwksMaxAgeMs?: number;
+  /**
+   * How many verified tokens the guards remember, so that a token seen again
+   * is not verified again (least recently used out first). 0 switches the
+   * cache off. Default 10000.
+   */
+  tokenCacheSize?: number;
+  /**
+   * Longest time a remembered token is accepted without being verified
+   * again, in milliseconds (never past its `exp`): a key withdrawn from the
+   * JWKS stops being honoured within this time. Default 60000.
+   */
+  tokenCacheMaxAgeMs?: number;
   /** Lifetime of a login (from `/login` to the code exchange) in seconds. Default 600. */
   loginTimeoutSeconds?: number;
   /** Largest request body accepted, in bytes. Default 16384. */
@@ -135,6 +147,8 @@ export interface ResolvedOptions {
   algorithms: string[];
   jwksCooldownMs: number;
   jwksMaxAgeMs: number;
+  tokenCacheSize: number;
+  tokenCacheMaxAgeMs: number;
   loginTimeoutSeconds: number;
   maxBodyBytes: number;
   logger: Logger;
@@ -168,6 +182,8 @@ const KNOWN_OPTIONS = new Set<string>([
   "algorithms",
   "jwksCooldownMs",
   "jwksMaxAgeMs",
+  "tokenCacheSize",
+  "tokenCacheMaxAgeMs",
   "loginTimeoutSeconds",
   "maxBodyBytes",
   "logger",
@@ -228,6 +244,8 @@ export function resolveOptions(options: OIDCAuthOptions): ResolvedOptions {
     algorithms,
     jwksCooldownMs: nonNegative(options.jwksCooldownMs ?? 30_000, "jwksCooldownMs"),
     jwksMaxAgeMs: positive(options.jwksMaxAgeMs ?? 600_000, "jwksMaxAgeMs"),
+    tokenCacheSize: count(options.tokenCacheSize ?? 10_000, "tokenCacheSize"),
+    tokenCacheMaxAgeMs: positive(options.tokenCacheMaxAgeMs ?? 60_000, "tokenCacheMaxAgeMs"),
     loginTimeoutSeconds: positive(options.loginTimeoutSeconds ?? 600, "loginTimeoutSeconds"),
     maxBodyBytes: positive(options.maxBodyBytes ?? 16_384, "maxBodyBytes"),
     logger: options.logger ?? consoleLogger,
@@ -331,6 +349,13 @@ function positive(value: unknown, option: string): number {
 function nonNegative(value: unknown, option: string): number {
   if (typeof value !== "number" || !(value >= 0) || !Number.isFinite(value)) {
     throw new ConfigurationError(option, "expected a number of at least 0");
+  }
+  return value;
+}
+
+function count(value: unknown, option: string): number {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
+    throw new ConfigurationError(option, "expected a whole number of at least 0");
   }
   return value;
 }

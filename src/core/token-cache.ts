@@ -1,0 +1,155 @@
+/**
+ * The verified-token cache of the guards: a request whose bearer token was
+ * verified moments ago is not verified again.
+ *
+ * - Key: the SHA-256 of the whole token (header, payload and signature), so
+ *   a token that differs from a cached one in any byte (another signature,
+ *   a tampered payload) misses and is verified in full. Finding a second
+ *   token with the same key would mean breaking SHA-256.
+ * - Bound: at most `maxEntries` tokens, least recently used out first.
+ * - Expiry: an entry is used while the token's `exp` is still acceptable
+ *   exactly as the verification judged it (jose's rule, with the same clock
+ *   tolerance), and no longer than `maxAgeMs` after its verification began,
+ *   so a key that leaves the JWKS stops being honoured within that age.
+ * - Key removal: when any key set drops a key, every entry verified before
+ *   that moment is void at once (see `keyRemovalEpoch`).
+ * - Only verified claims are kept; scope and claim requirements are still
+ *   checked on every request. The claims are frozen, since requests with
+ *   the same token share them.
+ *
+ * Hashing: Web Crypto everywhere; on Node.js (and runtimes that provide
+ * `node:crypto`) the synchronous one-shot hash, loaded lazily, which is
+ * ~20x faster than the asynchronous `crypto.subtle.digest`. Both produce the
+ * same key (the digest as a binary string).
+ */
+import type { IDToken } from "./claims.ts";
+import { keyRemovalEpoch } from "./keyset.ts";
+
+export interface TokenCacheOptions {
+  /** Most tokens kept; 0 switches the cache off. */
+  maxEntries: number;
+  /** Longest time an entry is used after its verification began. */
+  maxAgeMs: number;
+  /** The clock tolerance of the verification, in seconds. */
+  clockToleranceSeconds: number;
+}
+
+interface Entry {
+  claims: IDToken;
+  /** `Date.now()` after which the entry is void (verification start + max age). */
+  usableUntilMs: number;
+  /** The token's `exp` plus the clock tolerance, in seconds. */
+  expiresAfter: number;
+  /** `keyRemovalEpoch()` when its verification began. */
+  epoch: number;
+}
+
+type SyncHash = (token: string) => string;
+
+let nodeHash: SyncHash | undefined;
+let nodeHashLoading: Promise<void> | undefined;
+
+/**
+ * Loads `node:crypto`'s hash where the runtime has it. The specifier is not
+ * a literal, so bundlers for other runtimes do not try to resolve it.
+ */
+function loadNodeHash(): void {
+  const versions = (globalThis as { process?: { versions?: { node?: string } } }).process?.versions;
+  if (nodeHashLoading !== undefined || versions?.node === undefined) return;
+  const specifier = "node:crypto";
+  nodeHashLoading = (import(specifier) as Promise<typeof import("node:crypto")>)
+    .then((nodeCrypto) => {
+      if (typeof nodeCrypto.hash === "function") {
+        const hash = nodeCrypto.hash;
+        nodeHash = (token) => hash("sha256", token, "binary");
+      } else {
+        const createHash = nodeCrypto.createHash;
+        nodeHash = (token) => createHash("sha256").update(token).digest("binary");
+      }
+    })
+    .catch(() => {
+      // No node:crypto after all: Web Crypto it is.
+    });
+}
+
+const encoder = new TextEncoder();
+
+/** SHA-256 with Web Crypto, as the same binary string `node:crypto` gives. */
+async function webHash(token: string): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(token)));
+  return String.fromCharCode(...digest);
+}
+
+export class TokenCache {
+  private readonly entries = new Map<string, Entry>();
+  private readonly maxEntries: number;
+  private readonly maxAgeMs: number;
+  private readonly tolerance: number;
+
+  constructor(options: TokenCacheOptions, useNodeHash = true) {
+    this.maxEntries = options.maxEntries;
+    this.maxAgeMs = options.maxAgeMs;
+    this.tolerance = options.clockToleranceSeconds;
+    if (useNodeHash) loadNodeHash();
+    this.hash = useNodeHash ? (token) => (nodeHash ?? webHash)(token) : webHash;
+  }
+
+  /** Entries held now. */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** The cache key of a token: synchronous once `node:crypto` is loaded. */
+  readonly hash: (token: string) => string | Promise<string>;
+
+  /** The claims of a cached token that is still acceptable. */
+  get(key: string, now = Date.now()): IDToken | undefined {
+    const entry = this.entries.get(key);
+    if (entry === undefined) return undefined;
+    // jose's rule: expired once `exp <= now - tolerance`, now in whole seconds.
+    if (
+      now >= entry.usableUntilMs ||
+      Math.floor(now / 1000) >= entry.expiresAfter ||
+      entry.epoch !== keyRemovalEpoch()
+    ) {
+      this.entries.delete(key);
+      return undefined;
+    }
+    // Most recently used last.
+    this.entries.delete(key);
+    this.entries.set(key, entry);
+    return entry.claims;
+  }
+
+  /**
+   * Keeps the claims of a token verified since `startedAt` (taken, with
+   * `epoch`, before the verification began); returns them frozen.
+   */
+  set(key: string, claims: IDToken, startedAt: number, epoch: number): IDToken {
+    const frozen = deepFreeze(claims);
+    if (typeof claims.exp !== "number") return frozen;
+    if (this.entries.size >= this.maxEntries) {
+      const oldest = this.entries.keys().next();
+      if (oldest.done !== true) this.entries.delete(oldest.value);
+    }
+    this.entries.set(key, {
+      claims: frozen,
+      usableUntilMs: startedAt + this.maxAgeMs,
+      expiresAfter: claims.exp + this.tolerance,
+      epoch,
+    });
+    return frozen;
+  }
+
+  clear(): void {
+    this.entries.clear();
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}
