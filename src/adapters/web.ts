@@ -13,13 +13,11 @@ import { type Guard, OIDCAuth, type Route, type RouterOptions } from "../core/oi
 /** Answers an auth endpoint, or `undefined` when the request is for none of them. */
 export type AuthHandler = (request: Request) => Promise<Response | undefined>;
 
-/** A fetch-shaped handler: the request first, then whatever the runtime passes (env, context, params). */
-export type FetchHandler<R extends Request, A extends unknown[]> = (
-  request: R,
-  ...args: A
-) => Response | Promise<Response>;
-
-/** Wraps a handler that receives the token after the request. */
+/**
+ * Wraps a fetch-shaped handler, which receives the token after the request
+ * and before whatever else the runtime passes (Workers' env and context,
+ * Next.js's `{ params }`).
+ */
 export type GuardWrapper<T> = <R extends Request, A extends unknown[]>(
   handler: (request: R, token: T, ...args: A) => Response | Promise<Response>,
 ) => (request: R, ...args: A) => Promise<Response>;
