@@ -207,7 +207,7 @@ export class Broker {
     const store =
       this.settings.store ??
       (await (
-        await import("../stores/index.ts")
+        await loadStores()
       ).createBrokerStore(this.settings.storeUrl, {
         appName: this.options.appName,
       }));
@@ -239,6 +239,17 @@ export class Broker {
       );
     }
   }
+}
+
+/**
+ * The store backends, loaded only when no store object was given. The
+ * specifier is computed so that bundlers for Workers and other non-Node
+ * runtimes do not follow it into Node-only drivers; it names the sibling
+ * file in source (.ts) and in the build (.js) alike.
+ */
+function loadStores(): Promise<typeof import("../stores/index.ts")> {
+  const extension = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
+  return import(new URL(`../stores/index${extension}`, import.meta.url).href);
 }
 
 /** Wraps every store call so that a failing store answers 503 instead of 500. */
