@@ -13,6 +13,7 @@ import { after, before, describe, it } from "node:test";
 import { type Demo, startDemo } from "../demo/app.ts";
 import { IdpUserAgent } from "../dev-idp/user-agent.ts";
 import {
+  AuthClientError,
   type AuthenticateOptions,
   authenticate,
   hostKey,
@@ -111,6 +112,24 @@ describe("authenticate()", () => {
     const admin = await callApi("/api/admin", token);
     assert.deepEqual([admin.status, admin.body.message], [200, "Welcome to the admin API, alice."]);
     assert.equal((await store.get(demo.apiBase))?.access_token, token.access_token);
+  });
+
+  it("reports a login the app refuses at once, without opening a browser", async () => {
+    const started = Date.now();
+    const error = await authenticate(
+      options(newStore(), {
+        interactive: true,
+        flow: "browser",
+        openBrowser: () => assert.fail("no browser for a refused login"),
+        redirectPorts: [0],
+        redirectHost: "app.example.org",
+        reporter: noLoginReporter,
+      }),
+    ).catch((e: unknown) => e);
+    assert.ok(error instanceof AuthClientError, String(error));
+    assert.equal(error.status, 400);
+    assert.match(error.message, /redirect_uri is not allowed/);
+    assert.ok(Date.now() - started < 5000, "no wait for a login that cannot come");
   });
 
   it("refreshes an expired access token without a login, and stores the rotated pair", async () => {

@@ -11,7 +11,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import type { WaitOptions } from "./device.ts";
 import { AuthClientError } from "./errors.ts";
-import { type Endpoints, type Json, postForm } from "./server.ts";
+import { causeOf, type Endpoints, errorFromResponse, type Json, postForm } from "./server.ts";
 
 export interface BrowserOptions extends WaitOptions {
   /** Opens the login URL; rejecting means "could not open it", and the URL is shown instead. */
@@ -42,7 +42,11 @@ export async function browserLogin(endpoints: Endpoints, options: BrowserOptions
       offline_access: "true",
       prompt: options.prompt,
     });
-    options.reporter.browserLogin(loginUrl, await tryOpen(options.openBrowser, loginUrl));
+    const authorizationUrl = await startLogin(loginUrl, options.requestTimeoutMs);
+    options.reporter.browserLogin(
+      authorizationUrl,
+      await tryOpen(options.openBrowser, authorizationUrl),
+    );
     const { code, state } = await waitFor(received, options);
     return await postForm(
       endpoints.token,
@@ -60,6 +64,29 @@ export async function browserLogin(endpoints: Endpoints, options: BrowserOptions
       server.close();
     }
   }
+}
+
+/**
+ * GETs the app's `/login` here rather than in the browser, so that a refusal
+ * (say, a redirect URI the app does not allow) is reported at once instead of
+ * on a browser page while the client waits. Returns the IdP URL it redirects to.
+ */
+async function startLogin(loginUrl: string, timeoutMs: number): Promise<string> {
+  let response: Response;
+  try {
+    response = await fetch(loginUrl, {
+      redirect: "manual",
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  } catch (error) {
+    throw new AuthClientError(`Cannot reach ${new URL(loginUrl).origin}: ${causeOf(error)}`);
+  }
+  const location = response.headers.get("location");
+  if (response.status >= 300 && response.status < 400 && location) {
+    await response.body?.cancel();
+    return new URL(location, loginUrl).href;
+  }
+  throw await errorFromResponse(new URL(loginUrl), response);
 }
 
 async function tryOpen(open: BrowserOptions["openBrowser"], url: string): Promise<boolean> {

@@ -62,6 +62,11 @@ export async function postForm(
   throw errorOf(url, response.status, body);
 }
 
+/** The error an app's non-2xx answer means. */
+export async function errorFromResponse(url: URL, response: Response): Promise<AuthClientError> {
+  return errorOf(url, response.status, await readJson(response));
+}
+
 async function readJson(response: Response): Promise<Json | undefined> {
   const text = await response.text();
   try {

@@ -12,16 +12,13 @@ import { ALICE } from "./flows.ts";
 export const CLI = new URL("../../src/client/cli.ts", import.meta.url).pathname;
 
 /**
- * An `openBrowser` that does what a person's browser would: follow the app's
- * `/login` to the IdP, log in there, and load the loopback callback it is
- * sent back to. Resolves once the callback has answered.
+ * An `openBrowser` that does what a person's browser would: log in at the
+ * IdP's form and load the loopback callback it is sent back to. Resolves once
+ * the callback has answered.
  */
 export function programmaticBrowser(who = ALICE, seen: URL[] = []) {
-  return async (loginUrl: string): Promise<void> => {
-    const started = await fetch(loginUrl, { redirect: "manual" });
-    assert.equal(started.status, 302, `GET /login answered ${started.status}`);
-    const authorization = started.headers.get("location") ?? "";
-    const back = await new IdpUserAgent().authorize(authorization, who.username, who.password);
+  return async (authorizationUrl: string): Promise<void> => {
+    const back = await new IdpUserAgent().authorize(authorizationUrl, who.username, who.password);
     seen.push(back);
     const callback = await fetch(back);
     assert.equal(callback.status, 200, await callback.text());
