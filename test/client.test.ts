@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { type Demo, startDemo } from "../demo/app.ts";
 import { IdpUserAgent } from "../dev-idp/user-agent.ts";
+import { nextInterval } from "../src/client/device.ts";
 import {
   AuthClientError,
   type AuthenticateOptions,
@@ -204,6 +205,23 @@ describe("authenticate()", () => {
     });
     assert.equal(refresh.status, 401, "the session is revoked");
     assert.equal(await logout({ host: demo.apiBase, store }), false);
+  });
+});
+
+describe("device flow polling", () => {
+  // The dev IdP (oidc-provider 8) never answers slow_down, so its rule is checked here directly.
+  it("keeps the interval while pending, adds 5 s on slow_down, stops on denial and expiry", () => {
+    const failure = (error: string | undefined, status: number | undefined = 400) =>
+      new AuthClientError("poll", { ...(status ? { status } : {}), ...(error ? { error } : {}) });
+    assert.equal(nextInterval(2, failure("authorization_pending"), 0), 2);
+    assert.equal(nextInterval(2, failure("slow_down"), 0), 7);
+    assert.equal(nextInterval(7, failure("slow_down"), 0), 12);
+    assert.equal(nextInterval(2, failure(undefined, 503), 1), 2, "a transient failure is retried");
+    assert.equal(nextInterval(2, new AuthClientError("unreachable"), 4), 2, "unreachable: retried");
+    assert.throws(() => nextInterval(2, failure(undefined, 503), 5), /poll/, "until 5 in a row");
+    assert.throws(() => nextInterval(2, failure("access_denied"), 0), /denied/);
+    assert.throws(() => nextInterval(2, failure("expired_token"), 0), /expired/);
+    assert.throws(() => nextInterval(2, failure("invalid_grant"), 0), /poll/);
   });
 });
 

@@ -69,19 +69,26 @@ async function poll(
       );
     } catch (error) {
       if (!(error instanceof AuthClientError)) throw error;
-      const next = nextStep(error, ++failures);
-      if (next === "slow_down") interval += 5;
-      if (next !== "transient") failures = 0;
+      failures = isTransient(error) ? failures + 1 : 0;
+      interval = nextInterval(interval, error, failures);
     }
   }
 }
 
-/** What a failed poll means: keep waiting, slow down, retry a transient failure, or (throws) give up. */
-function nextStep(error: AuthClientError, failures: number): "pending" | "slow_down" | "transient" {
-  if (error.error === "authorization_pending") return "pending";
-  if (error.error === "slow_down") return "slow_down";
-  const transient = error.status === undefined || error.status >= 500;
-  if (transient && failures < MAX_TRANSIENT_FAILURES) return "transient";
+function isTransient(error: AuthClientError): boolean {
+  return error.status === undefined || error.status >= 500;
+}
+
+/**
+ * The interval after a failed poll (RFC 8628 §3.5): the same while the login
+ * is pending or after a transient failure (server unreachable, 5xx; up to
+ * `MAX_TRANSIENT_FAILURES` in a row), 5 seconds more after `slow_down`;
+ * anything else ends the login (throws).
+ */
+export function nextInterval(interval: number, error: AuthClientError, failures: number): number {
+  if (error.error === "authorization_pending") return interval;
+  if (error.error === "slow_down") return interval + 5;
+  if (isTransient(error) && failures < MAX_TRANSIENT_FAILURES) return interval;
   if (error.error === "access_denied") {
     throw new AuthClientError("The login was denied.", {
       status: error.status,
