@@ -7,7 +7,7 @@ import type { Hono as HonoApp, MiddlewareHandler } from "hono";
 import type { IDToken, Requirement } from "../core/claims.ts";
 import { type Guard, OIDCAuth, type RouterOptions } from "../core/oidc-auth.ts";
 import { importPeer } from "../core/peer.ts";
-import { guardRequest, toAuthRequest, toResponse } from "./web.ts";
+import { guardAuthorization, guardRequest, toAuthRequest, toResponse } from "./web.ts";
 
 // A literal import() lets bundlers (wrangler, esbuild) include hono.
 const { Hono } = await importPeer<typeof import("hono")>(
@@ -49,12 +49,24 @@ function middleware<T extends IDToken | undefined>(
   guard: Guard,
 ): MiddlewareHandler<TokenVariables<T>> {
   return async (c, next) => {
-    const checked = await guardRequest(guard, c.req.raw);
+    const incoming = (c.env as NodeBindings | undefined)?.incoming;
+    const checked =
+      incoming === undefined
+        ? await guardRequest(guard, c.req.raw)
+        : await guardAuthorization(guard, incoming.headers.authorization);
     if (checked instanceof Response) return checked;
     // Only an optional guard lets a caller through without a token; T admits undefined there.
     c.set("token", checked.token as T);
     await next();
   };
+}
+
+/**
+ * On Node.js, @hono/node-server passes its `IncomingMessage` as `c.env.incoming`:
+ * reading the header there skips building web `Headers` on every request.
+ */
+interface NodeBindings {
+  incoming?: { headers: { authorization?: string | undefined } };
 }
 
 export type { IDToken, Requirement, RouterOptions };

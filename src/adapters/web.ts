@@ -73,11 +73,19 @@ function wrapWith<T extends IDToken | undefined>(guard: Guard): GuardWrapper<T> 
 }
 
 /** Runs a guard on a request: the token (`undefined` for anonymous) or the ready error `Response`. */
-export async function guardRequest(
+export function guardRequest(
   guard: Guard,
   request: Request,
 ): Promise<{ token: IDToken | undefined } | Response> {
-  const outcome = await guard(authorizationOf(request));
+  return guardAuthorization(guard, authorizationOf(request));
+}
+
+/** Runs a guard on an `Authorization` value: the token (`undefined` for anonymous) or the error `Response`. */
+export async function guardAuthorization(
+  guard: Guard,
+  authorization: string | undefined,
+): Promise<{ token: IDToken | undefined } | Response> {
+  const outcome = await guard(authorization);
   if (outcome.kind === "denied") return toResponse(outcome.response);
   return { token: outcome.kind === "token" ? outcome.token : undefined };
 }

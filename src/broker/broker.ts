@@ -3,8 +3,8 @@
  * IdP's refresh tokens (encrypted) in a store, publishes its keys and
  * metadata, and accepts the tokens of trusted peers.
  */
-import { decodeJwt, type JSONWebKeySet, SignJWT } from "jose";
-import { verifyJwt } from "../core/bearer.ts";
+import { decodeJwt, type JSONWebKeySet, type JWTVerifyOptions, SignJWT } from "jose";
+import { verifyJwt, verifyOptions } from "../core/bearer.ts";
 import { flattenRoles, type IDToken } from "../core/claims.ts";
 import { AuthError, unauthorized, unavailable } from "../core/errors.ts";
 import type { IdentityProvider, TokenSet } from "../core/idp.ts";
@@ -28,6 +28,7 @@ export class Broker {
   private readonly store: RetryingLazy<BrokerStore>;
   private issuerUrl: string;
   private jwksPath: string;
+  private readonly verifyOptions = new Map<string, JWTVerifyOptions>();
 
   constructor(
     private readonly options: ResolvedOptions,
@@ -131,12 +132,22 @@ export class Broker {
           ? await this.peers.keysFor(issuer)
           : undefined;
     if (keys === undefined) throw unauthorized("The token's issuer is not trusted.");
-    return verifyJwt(token, keys.getKey, {
-      issuer: issuer as string,
-      audience: this.settings.audience,
-      algorithms: BROKER_ALGORITHMS,
-      clockTolerance: this.options.clockToleranceSeconds,
-    });
+    return verifyJwt(token, keys.getKey, this.verifyOptionsFor(issuer as string));
+  }
+
+  /** jose's options per trusted issuer, built once each (a stranger never gets this far). */
+  private verifyOptionsFor(issuer: string): JWTVerifyOptions {
+    let options = this.verifyOptions.get(issuer);
+    if (options === undefined) {
+      options = verifyOptions({
+        issuer,
+        audience: this.settings.audience,
+        algorithms: BROKER_ALGORITHMS,
+        clockTolerance: this.options.clockToleranceSeconds,
+      });
+      this.verifyOptions.set(issuer, options);
+    }
+    return options;
   }
 
   async jwks(): Promise<JSONWebKeySet> {

@@ -25,23 +25,29 @@ export function bearerToken(authorization: string | undefined): string | undefin
 export interface VerifierSettings {
   issuer: string;
   keys: RefreshingKeySet;
+  /** jose's options for every token, built once. */
+  verifyOptions: JWTVerifyOptions;
 }
 
 export class TokenVerifier {
   private readonly settings: RetryingLazy<VerifierSettings>;
 
-  constructor(
-    idp: IdentityProvider,
-    private readonly options: ResolvedOptions,
-  ) {
+  constructor(idp: IdentityProvider, options: ResolvedOptions) {
     const timing = { cooldownMs: options.jwksCooldownMs, maxAgeMs: options.jwksMaxAgeMs };
     const logFailure = (error: unknown) =>
       options.logger.error(`Fetching the IdP's JWKS failed: ${describeError(error)}`);
     this.settings = new RetryingLazy(async () => {
       const jwksUri = await idp.jwksUri();
+      const issuer = await idp.issuer();
       return {
-        issuer: await idp.issuer(),
+        issuer,
         keys: new RefreshingKeySet(() => fetchJwks(jwksUri, options.timeoutMs), timing, logFailure),
+        verifyOptions: verifyOptions({
+          issuer,
+          audience: options.audience,
+          algorithms: options.algorithms,
+          clockTolerance: options.clockToleranceSeconds,
+        }),
       };
     });
   }
@@ -49,12 +55,7 @@ export class TokenVerifier {
   /** The token's claims, or an AuthError: 401 for a bad token, 503 when keys cannot be had. */
   async verify(token: string): Promise<IDToken> {
     const settings = this.settings.current ?? (await this.loadSettings());
-    return verifyJwt(token, settings.keys.getKey, {
-      issuer: settings.issuer,
-      audience: this.options.audience,
-      algorithms: this.options.algorithms,
-      clockTolerance: this.options.clockToleranceSeconds,
-    });
+    return verifyJwt(token, settings.keys.getKey, settings.verifyOptions);
   }
 
   private async loadSettings(): Promise<VerifierSettings> {
@@ -67,9 +68,15 @@ export class TokenVerifier {
   }
 }
 
+/** The options `verifyJwt` wants, built once per verifier: `exp` and `sub` are required. */
+export function verifyOptions(options: JWTVerifyOptions): JWTVerifyOptions {
+  return { ...options, requiredClaims: ["exp", "sub"] };
+}
+
 /**
  * jose's `jwtVerify` with every failure mapped: 401 for anything wrong with
- * the token, 503 when no keys could be had to check it.
+ * the token, 503 when no keys could be had to check it. `options` come from
+ * `verifyOptions`.
  */
 export async function verifyJwt(
   token: string,
@@ -77,10 +84,7 @@ export async function verifyJwt(
   options: JWTVerifyOptions,
 ): Promise<IDToken> {
   try {
-    const { payload } = await jwtVerify(token, keys, {
-      ...options,
-      requiredClaims: ["exp", "sub"],
-    });
+    const { payload } = await jwtVerify(token, keys, options);
     return payload as IDToken;
   } catch (error) {
     if (error instanceof joseErrors.JWTExpired) throw unauthorized("The token has expired.");

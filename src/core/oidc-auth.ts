@@ -94,6 +94,8 @@ export type GuardOutcome =
 
 export type Guard = (authorization: string | undefined) => Promise<GuardOutcome>;
 
+const ANONYMOUS: GuardOutcome = Object.freeze({ kind: "anonymous" });
+
 const PROMPTS = new Set(["none", "login", "consent", "select_account"]);
 const PKCE_VERIFIER = /^[A-Za-z0-9\-._~]{43,128}$/;
 const PKCE_CHALLENGE = /^[A-Za-z0-9\-_]{43}$/;
@@ -194,25 +196,23 @@ export class OIDCAuth {
     const compiled = compileRequirement(requirement, this.options.claims);
     const refuse = (error: AuthError): GuardOutcome =>
       optional && error.status !== 503
-        ? { kind: "anonymous" }
+        ? ANONYMOUS
         : { kind: "denied", response: errorResponse(error) };
     return async (authorization) => {
-      const token = bearerToken(authorization);
-      if (token === undefined) {
-        if (optional && authorization === undefined) return { kind: "anonymous" };
-        return refuse(missingToken());
-      }
-      let claims: IDToken;
-      try {
-        claims = await this.verify(token);
-      } catch (error) {
-        return refuse(this.asAuthError(error));
+      if (authorization === undefined) return optional ? ANONYMOUS : refuse(missingToken());
+      // The hot path: a token verified before costs one hash and one lookup, and no await here.
+      let claims = this.cachedClaims(authorization);
+      if (claims === undefined) {
+        try {
+          claims = await this.verifyBearer(authorization);
+        } catch (error) {
+          return refuse(this.asAuthError(error));
+        }
       }
       const unmet = unmetRequirement(claims, compiled);
       return unmet === undefined ? { kind: "token", token: claims } : refuse(forbidden(unmet));
     };
   }
-
   /** Runs a handler, turning every failure into a JSON error response. */
   private async answer(handler: () => Promise<AuthResponse>): Promise<AuthResponse> {
     try {
@@ -378,7 +378,7 @@ export class OIDCAuth {
   private async userinfo(request: AuthRequest): Promise<AuthResponse> {
     const accessToken = bearerToken(request.authorization);
     if (accessToken === undefined) throw missingToken();
-    let claims: Record<string, unknown> = await this.verify(accessToken);
+    let claims: Record<string, unknown> = await this.verifyBearer(request.authorization as string);
     // A broker token is not the IdP's: its own claims are all there is.
     if (!this.broker && !hasProfile(claims)) {
       try {
@@ -406,21 +406,28 @@ export class OIDCAuth {
   }
 
   /**
-   * A bearer token's claims (the IdP's token, or in broker mode a broker's),
-   * from the verified-token cache when it holds them.
+   * The claims of a bearer token verified before, if the cache still holds
+   * them. The key is the SHA-256 of the whole `Authorization` value: the
+   * token in it was verified, and the same value always yields the same token.
    */
-  private verify(token: string): Promise<IDToken> {
-    const cache = this.tokenCache;
-    if (cache === undefined) return this.verifyUncached(token);
-    const key = cache.hash(token);
-    if (typeof key !== "string") {
-      return key.then((k) => cache.get(k) ?? this.verifyAndCache(cache, k, token));
-    }
-    const claims = cache.get(key);
-    return claims === undefined ? this.verifyAndCache(cache, key, token) : Promise.resolve(claims);
+  private cachedClaims(authorization: string): IDToken | undefined {
+    const key = this.tokenCache?.hash(authorization);
+    return typeof key === "string" ? this.tokenCache?.get(key) : undefined;
   }
 
-  private async verifyAndCache(cache: TokenCache, key: string, token: string): Promise<IDToken> {
+  /**
+   * The claims of the bearer token in an `Authorization` value (the IdP's
+   * token, or in broker mode a broker's): from the cache, else verified and
+   * remembered. 401 for a missing or malformed token.
+   */
+  private async verifyBearer(authorization: string): Promise<IDToken> {
+    const token = bearerToken(authorization);
+    if (token === undefined) throw missingToken();
+    const cache = this.tokenCache;
+    if (cache === undefined) return this.verifyUncached(token);
+    const key = await cache.hash(authorization);
+    const cached = cache.get(key);
+    if (cached !== undefined) return cached;
     // Taken before the verification, so that nothing that happens meanwhile extends the entry.
     const startedAt = Date.now();
     const epoch = keyRemovalEpoch();

@@ -2,10 +2,11 @@
  * The verified-token cache of the guards: a request whose bearer token was
  * verified moments ago is not verified again.
  *
- * - Key: the SHA-256 of the whole token (header, payload and signature), so
- *   a token that differs from a cached one in any byte (another signature,
- *   a tampered payload) misses and is verified in full. Finding a second
- *   token with the same key would mean breaking SHA-256.
+ * - Key: the SHA-256 of the whole `Authorization` value (`Bearer ` and the
+ *   token: header, payload and signature), so a token that differs from a
+ *   cached one in any byte (another signature, a tampered payload) misses and
+ *   is verified in full. Finding a second value with the same key would mean
+ *   breaking SHA-256.
  * - Bound: at most `maxEntries` tokens, least recently used out first.
  * - Expiry: an entry is used while the token's `exp` is still acceptable
  *   exactly as the verification judged it (jose's rule, with the same clock
@@ -99,7 +100,7 @@ export class TokenCache {
     return this.entries.size;
   }
 
-  /** The cache key of a token: synchronous once `node:crypto` is loaded. */
+  /** The cache key of a bearer token's `Authorization` value: synchronous once `node:crypto` is loaded. */
   readonly hash: (token: string) => string | Promise<string>;
 
   /** The claims of a cached token that is still acceptable. */
