@@ -115,6 +115,37 @@ describe("authenticate()", () => {
     assert.equal((await store.get(demo.apiBase))?.access_token, token.access_token);
   });
 
+  it("refuses a callback from a login it did not start (state mismatch)", async () => {
+    // The "browser" completes another login (an attacker's) and delivers its
+    // code and state to this client's loopback callback.
+    const injectOtherLogin = async (authorizationUrl: string): Promise<void> => {
+      const redirectUri = new URL(authorizationUrl).searchParams.get("redirect_uri") ?? "";
+      const login = await fetch(
+        `${demo.apiBase}/auth/v2/login?redirect_uri=${encodeURIComponent(redirectUri)}`,
+        {
+          redirect: "manual",
+        },
+      );
+      const back = await new IdpUserAgent().authorize(
+        login.headers.get("location") ?? "",
+        BOB.username,
+        BOB.password,
+      );
+      await fetch(back);
+    };
+    const error = await authenticate(
+      options(newStore(), {
+        interactive: true,
+        flow: "browser",
+        openBrowser: injectOtherLogin,
+        redirectPorts: [0],
+        reporter: noLoginReporterExcept("browserLogin"),
+      }),
+    ).catch((e: unknown) => e);
+    assert.ok(error instanceof AuthClientError, String(error));
+    assert.match(error.message, /state mismatch/);
+  });
+
   it("reports a login the app refuses at once, without opening a browser", async () => {
     const started = Date.now();
     const error = await authenticate(

@@ -48,6 +48,13 @@ export async function browserLogin(endpoints: Endpoints, options: BrowserOptions
       await tryOpen(options.openBrowser, authorizationUrl),
     );
     const { code, state } = await waitFor(received, options);
+    // The app put `state` into the IdP URL we saw: a callback with another
+    // state was not started by this login (login CSRF), so it is refused.
+    if (state !== new URL(authorizationUrl).searchParams.get("state")) {
+      throw new AuthClientError(
+        "The login callback does not belong to this login (state mismatch).",
+      );
+    }
     return await postForm(
       endpoints.token,
       {
