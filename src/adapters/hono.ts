@@ -7,7 +7,7 @@ import type { Hono as HonoApp, MiddlewareHandler } from "hono";
 import type { IDToken, Requirement } from "../core/claims.ts";
 import { type Guard, OIDCAuth, type RouterOptions } from "../core/oidc-auth.ts";
 import { importPeer } from "../core/peer.ts";
-import { guardAuthorization, guardRequest, toAuthRequest, toResponse } from "./web.ts";
+import { authorizationOf, toAuthRequest, toResponse } from "./web.ts";
 
 // A literal import() lets bundlers (wrangler, esbuild) include hono.
 const { Hono } = await importPeer<typeof import("hono")>(
@@ -50,13 +50,12 @@ function middleware<T extends IDToken | undefined>(
 ): MiddlewareHandler<TokenVariables<T>> {
   return async (c, next) => {
     const incoming = (c.env as NodeBindings | undefined)?.incoming;
-    const checked =
-      incoming === undefined
-        ? await guardRequest(guard, c.req.raw)
-        : await guardAuthorization(guard, incoming.headers.authorization);
-    if (checked instanceof Response) return checked;
+    const outcome = await guard(
+      incoming === undefined ? authorizationOf(c.req.raw) : incoming.headers.authorization,
+    );
+    if (outcome.kind === "denied") return toResponse(outcome.response);
     // Only an optional guard lets a caller through without a token; T admits undefined there.
-    c.set("token", checked.token as T);
+    c.set("token", (outcome.kind === "token" ? outcome.token : undefined) as T);
     await next();
   };
 }

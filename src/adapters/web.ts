@@ -73,19 +73,11 @@ function wrapWith<T extends IDToken | undefined>(guard: Guard): GuardWrapper<T> 
 }
 
 /** Runs a guard on a request: the token (`undefined` for anonymous) or the ready error `Response`. */
-export function guardRequest(
+export async function guardRequest(
   guard: Guard,
   request: Request,
 ): Promise<{ token: IDToken | undefined } | Response> {
-  return guardAuthorization(guard, authorizationOf(request));
-}
-
-/** Runs a guard on an `Authorization` value: the token (`undefined` for anonymous) or the error `Response`. */
-export async function guardAuthorization(
-  guard: Guard,
-  authorization: string | undefined,
-): Promise<{ token: IDToken | undefined } | Response> {
-  const outcome = await guard(authorization);
+  const outcome = await guard(authorizationOf(request));
   if (outcome.kind === "denied") return toResponse(outcome.response);
   return { token: outcome.kind === "token" ? outcome.token : undefined };
 }
@@ -95,7 +87,8 @@ function unexpectedAnonymous(): AuthResponse {
   return errorResponse(new AuthError(401, "invalid_token", "A valid bearer token is required."));
 }
 
-function authorizationOf(request: Request): string | undefined {
+/** The request's `Authorization` header, if any. */
+export function authorizationOf(request: Request): string | undefined {
   return request.headers.get("authorization") ?? undefined;
 }
 

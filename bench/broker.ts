@@ -1,0 +1,322 @@
+/**
+ * Broker benchmark, in-process (the auth core called directly, no HTTP):
+ * - mint: broker access tokens signed per second (RS256, the default);
+ * - verify: broker tokens verified per second, in full (1,000 distinct
+ *   tokens) and through the guard with its cache;
+ * - refresh: rotations per second with p50/p99 latency, 10 concurrent
+ *   clients each rotating its own session's refresh token as fast as it
+ *   can, on PostgreSQL and SQLite; each rotation refreshes at the dev IdP
+ *   (a real oidc-provider on loopback, in its own process), whose share of
+ *   the time is reported; and the same without an IdP refresh token (the
+ *   broker and its store alone).
+ */
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { createInterface } from "node:readline";
+import { IdpUserAgent } from "../dev-idp/user-agent.ts";
+import type { Broker } from "../src/broker/broker.ts";
+import type { IDToken } from "../src/core/claims.ts";
+import type { AuthRequest } from "../src/core/http.ts";
+import { IdentityProvider } from "../src/core/idp.ts";
+import { OIDCAuth } from "../src/core/oidc-auth.ts";
+import type { OIDCAuthOptions } from "../src/core/options.ts";
+import type { BrokerStore } from "../src/stores/types.ts";
+import { BENCH_DIR, median, NODE_TS, percentile, pinned } from "./common.ts";
+
+export interface BrokerRow {
+  what: string;
+  store: string;
+  clients: number;
+  perSecond: number;
+  p50Ms?: number;
+  p99Ms?: number;
+  /** Share of the rotation time spent in the IdP refresh call. */
+  idpShare?: number;
+  note?: string;
+}
+
+export interface BrokerOptions {
+  seconds: number;
+  clients: number;
+  postgresUrl: string;
+  log: (line: string) => void;
+}
+
+const quiet = { warn() {}, error() {} };
+const CALLBACK = "http://127.0.0.1/cb";
+const PG_PREFIX = "oidc_bench_";
+
+class BenchAuth extends OIDCAuth {
+  get brokerOf(): Broker {
+    if (this.broker === undefined) throw new Error("not in broker mode");
+    return this.broker;
+  }
+}
+
+function request(
+  method: string,
+  query: Record<string, string>,
+  form?: Record<string, string>,
+): AuthRequest {
+  const body = new TextEncoder().encode(new URLSearchParams(form).toString());
+  return {
+    method,
+    query: new URLSearchParams(query),
+    authorization: undefined,
+    contentType: form ? "application/x-www-form-urlencoded" : undefined,
+    body: async () => body,
+  };
+}
+
+interface DevIdpProcess {
+  discoveryUrl: string;
+  stop(): Promise<void>;
+}
+
+/** The dev IdP in a process of its own on core 1, as an IdP would be: not on the broker's thread. */
+async function startIdpProcess(): Promise<DevIdpProcess> {
+  const [file, ...args] = pinned(1, [...NODE_TS, `${BENCH_DIR}idp-process.ts`]) as [
+    string,
+    ...string[],
+  ];
+  const child = spawn(file, args, { stdio: ["pipe", "pipe", "inherit"] });
+  const discoveryUrl = await new Promise<string>((resolve, reject) => {
+    child.once("exit", (code) => reject(new Error(`dev IdP exited (${code})`)));
+    createInterface({ input: child.stdout }).on("line", (line) => {
+      if (line.startsWith("discovery ")) resolve(line.slice("discovery ".length));
+    });
+  });
+  return {
+    discoveryUrl,
+    async stop() {
+      child.stdin.end();
+      if (child.exitCode === null) await once(child, "exit");
+    },
+  };
+}
+
+/** Runs `clients` loops of `step` for `seconds`; every step's latency in ms. */
+async function loadFor(
+  seconds: number,
+  clients: number,
+  step: (client: number) => Promise<void>,
+): Promise<{ count: number; elapsed: number; latencies: number[] }> {
+  const latencies: number[] = [];
+  const start = performance.now();
+  const deadline = start + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: clients }, async (_, client) => {
+      while (performance.now() < deadline) {
+        const t0 = performance.now();
+        await step(client);
+        latencies.push(performance.now() - t0);
+      }
+    }),
+  );
+  return { count: latencies.length, elapsed: (performance.now() - start) / 1000, latencies };
+}
+
+async function openStore(kind: "postgres" | "sqlite", postgresUrl: string, dir: string) {
+  const stores = await import("../src/stores/index.ts");
+  if (kind === "postgres") {
+    const pg = await import("pg");
+    const pool = new pg.default.Pool({ connectionString: postgresUrl, max: 10 });
+    await dropBenchTables(pool);
+    const store = new stores.PostgresBrokerStore({ pool, tablePrefix: PG_PREFIX });
+    return {
+      store: store as BrokerStore,
+      label: "PostgreSQL",
+      async close() {
+        await store.close();
+        await dropBenchTables(pool);
+        await pool.end();
+      },
+    };
+  }
+  const store = new stores.SQLiteBrokerStore({ path: `${dir}/broker.sqlite` });
+  return { store: store as BrokerStore, label: "SQLite", close: () => store.close() };
+}
+
+async function dropBenchTables(pool: import("pg").Pool): Promise<void> {
+  const { rows } = await pool.query<{ tablename: string }>(
+    "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE $1",
+    [`${PG_PREFIX}%`],
+  );
+  for (const { tablename } of rows) await pool.query(`DROP TABLE IF EXISTS "${tablename}"`);
+}
+
+export async function runBrokerBench(options: BrokerOptions): Promise<BrokerRow[]> {
+  const { log, clients, seconds } = options;
+  const rows: BrokerRow[] = [];
+  const idp = await startIdpProcess();
+  const dir = mkdtempSync(`${tmpdir()}/ts-oidc-auth-bench-`);
+  // Time spent in the IdP's refresh call, measured around the core's own call.
+  let idpMs = 0;
+  const original = IdentityProvider.prototype.refresh;
+  IdentityProvider.prototype.refresh = async function (this: IdentityProvider, token: string) {
+    const t0 = performance.now();
+    try {
+      return await original.call(this, token);
+    } finally {
+      idpMs += performance.now() - t0;
+    }
+  };
+  try {
+    for (const kind of ["postgres", "sqlite"] as const) {
+      let opened: Awaited<ReturnType<typeof openStore>>;
+      try {
+        opened = await openStore(kind, options.postgresUrl, dir);
+        await opened.store.init();
+      } catch (error) {
+        log(`  ${kind}: unavailable (${(error as Error).message}); skipped`);
+        continue;
+      }
+      try {
+        const settings: OIDCAuthOptions = {
+          clientId: "demo-app",
+          clientSecret: "demo-app-secret",
+          discoveryUrl: idp.discoveryUrl,
+          audience: "ts-oidc-auth-test-api",
+          scopes: "myscope profile email",
+          allowedRedirectUris: [CALLBACK],
+          secret: "bench-secret-0123456789abcdef-0123456789abcdef",
+          brokerMode: true,
+          brokerStore: opened.store,
+          proxy: "https://app.example.org",
+          logger: quiet,
+        };
+        const auth = new BenchAuth(settings);
+        const broker = auth.brokerOf;
+        const routes = new Map(auth.routes().map((route) => [route.name, route]));
+        const tokenRoute = routes.get("token");
+        if (tokenRoute === undefined) throw new Error("no token route");
+        const refresh = async (refreshToken: string) => {
+          const reply = await tokenRoute.handle(
+            request("POST", {}, { grant_type: "refresh_token", refresh_token: refreshToken }),
+          );
+          if (reply.status !== 200) throw new Error(`refresh: ${JSON.stringify(reply.body)}`);
+          return String((reply.body as Record<string, unknown>).refresh_token);
+        };
+
+        // Sessions with an IdP refresh token: one real login per client.
+        const withIdp: string[] = [];
+        for (let i = 0; i < clients; i++) {
+          const login = await routes
+            .get("login")
+            ?.handle(request("GET", { redirect_uri: CALLBACK }));
+          const back = await new IdpUserAgent().authorize(
+            String(login?.headers.location),
+            "alice",
+            "alice-password",
+          );
+          const reply = await routes.get("callback")?.handle(
+            request("GET", {
+              code: back.searchParams.get("code") ?? "",
+              state: back.searchParams.get("state") ?? "",
+            }),
+          );
+          withIdp.push(String((reply?.body as Record<string, unknown> | undefined)?.refresh_token));
+        }
+        // Sessions without one (an IdP that gives no refresh token): the broker and its store alone.
+        const profile = { sub: "bench-user", preferred_username: "bench", roles: ["user"] };
+        const brokerOnly: string[] = [];
+        for (let i = 0; i < clients; i++) {
+          const pair = await broker.sessions.create(
+            profile,
+            "openid profile",
+            undefined,
+            Math.floor(Date.now() / 1000) + 3600,
+          );
+          brokerOnly.push(String(pair.refresh_token));
+        }
+
+        if (kind === "postgres") {
+          // Mint and verify do not touch the store after the first key: measured once.
+          const claims = {
+            sub: "bench-user",
+            scope: "openid profile",
+            roles: ["user"],
+          } as unknown as IDToken;
+          await broker.exchange(claims);
+          const mint = await loadFor(seconds, clients, async () => {
+            await broker.exchange(claims);
+          });
+          rows.push({
+            what: "mint (RS256 access token)",
+            store: "—",
+            clients,
+            perSecond: mint.count / mint.elapsed,
+            p50Ms: median(mint.latencies),
+            p99Ms: percentile(mint.latencies, 99),
+          });
+          log(`  mint: ${Math.round(mint.count / mint.elapsed)}/s`);
+          const tokens: string[] = [];
+          for (let i = 0; i < 1000; i++) {
+            tokens.push(String((await broker.exchange({ ...claims, sub: `u${i}` })).access_token));
+          }
+          let next = 0;
+          const verify = await loadFor(seconds, clients, async () => {
+            await broker.verify(tokens[next++ % tokens.length] as string);
+          });
+          rows.push({
+            what: "verify, in full (1,000 distinct tokens)",
+            store: "—",
+            clients,
+            perSecond: verify.count / verify.elapsed,
+            p50Ms: median(verify.latencies),
+            p99Ms: percentile(verify.latencies, 99),
+          });
+          log(`  verify: ${Math.round(verify.count / verify.elapsed)}/s`);
+          const guard = auth.guard();
+          const headers = tokens.map((token) => `Bearer ${token}`);
+          const guarded = await loadFor(seconds, clients, async () => {
+            const outcome = await guard(headers[next++ % headers.length]);
+            if (outcome.kind !== "token") throw new Error("guard refused a broker token");
+          });
+          rows.push({
+            what: "guard, cached (1,000 distinct tokens)",
+            store: "—",
+            clients,
+            perSecond: guarded.count / guarded.elapsed,
+            p50Ms: median(guarded.latencies),
+            p99Ms: percentile(guarded.latencies, 99),
+          });
+          log(`  guard: ${Math.round(guarded.count / guarded.elapsed)}/s`);
+        }
+
+        for (const [what, sessions] of [
+          ["refresh rotation, IdP refresh included", withIdp],
+          ["refresh rotation, broker and store only", brokerOnly],
+        ] as const) {
+          const current = [...sessions];
+          idpMs = 0;
+          const result = await loadFor(seconds, clients, async (client) => {
+            current[client] = await refresh(current[client] as string);
+          });
+          const total = result.latencies.reduce((sum, ms) => sum + ms, 0);
+          rows.push({
+            what,
+            store: opened.label,
+            clients,
+            perSecond: result.count / result.elapsed,
+            p50Ms: median(result.latencies),
+            p99Ms: percentile(result.latencies, 99),
+            ...(sessions === withIdp ? { idpShare: idpMs / total } : {}),
+          });
+          log(
+            `  ${opened.label} ${what}: ${Math.round(result.count / result.elapsed)}/s, p99 ${percentile(result.latencies, 99).toFixed(1)} ms`,
+          );
+        }
+      } finally {
+        await opened.close();
+      }
+    }
+  } finally {
+    IdentityProvider.prototype.refresh = original;
+    await idp.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return rows;
+}
