@@ -50,6 +50,7 @@ export function chart(rows: readonly HttpRow[], title: string): string {
   const width = labelWidth + plotWidth + 260;
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif" font-size="12">`,
+    `<title>${escapeXml(title)}</title>`,
     `<rect width="100%" height="100%" fill="#ffffff"/>`,
     `<text x="8" y="22" font-size="16" font-weight="bold">${escapeXml(title)}</text>`,
     `<text x="8" y="42" fill="#555">req/s, median of alternating rounds; server on one core, autocannon (10 connections) on the other. Longer is better.</text>`,
