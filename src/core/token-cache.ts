@@ -26,6 +26,7 @@
  */
 import type { IDToken } from "./claims.ts";
 import { keyRemovalEpoch } from "./keyset.ts";
+import { loadNodeCrypto, nodeCrypto } from "./node-crypto.ts";
 
 export interface TokenCacheOptions {
   /** Most tokens kept; 0 switches the cache off. */
@@ -51,29 +52,18 @@ interface Entry {
 type SyncHash = (token: string) => string;
 
 let nodeHash: SyncHash | undefined;
-let nodeHashLoading: Promise<void> | undefined;
 
-/**
- * Loads `node:crypto`'s hash where the runtime has it. The specifier is not
- * a literal, so bundlers for other runtimes do not try to resolve it.
- */
-function loadNodeHash(): void {
-  const versions = (globalThis as { process?: { versions?: { node?: string } } }).process?.versions;
-  if (nodeHashLoading !== undefined || versions?.node === undefined) return;
-  const specifier = "node:crypto";
-  nodeHashLoading = (import(specifier) as Promise<typeof import("node:crypto")>)
-    .then((nodeCrypto) => {
-      if (typeof nodeCrypto.hash === "function") {
-        const hash = nodeCrypto.hash;
-        nodeHash = (token) => hash("sha256", token, "binary");
-      } else {
-        const createHash = nodeCrypto.createHash;
-        nodeHash = (token) => createHash("sha256").update(token).digest("binary");
-      }
-    })
-    .catch(() => {
-      // No node:crypto after all: Web Crypto it is.
-    });
+/** The synchronous SHA-256 of `node:crypto` once it is loaded (see node-crypto.ts). */
+function syncHash(): SyncHash | undefined {
+  if (nodeHash !== undefined) return nodeHash;
+  const node = nodeCrypto();
+  if (node === undefined) return undefined;
+  const { hash, createHash } = node;
+  nodeHash =
+    typeof hash === "function"
+      ? (token) => hash("sha256", token, "binary")
+      : (token) => createHash("sha256").update(token).digest("binary");
+  return nodeHash;
 }
 
 const encoder = new TextEncoder();
@@ -96,8 +86,8 @@ export class TokenCache {
     this.maxEntries = options.maxEntries;
     this.maxAgeMs = options.maxAgeMs;
     this.tolerance = options.clockToleranceSeconds;
-    if (useNodeHash) loadNodeHash();
-    this.hash = useNodeHash ? (token) => (nodeHash ?? webHash)(token) : webHash;
+    if (useNodeHash) loadNodeCrypto();
+    this.hash = useNodeHash ? (token) => (nodeHash ?? syncHash() ?? webHash)(token) : webHash;
   }
 
   /** Entries held now. */
