@@ -15,13 +15,14 @@ import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { createInterface } from "node:readline";
+import * as client from "openid-client";
 import { IdpUserAgent } from "../dev-idp/user-agent.ts";
 import type { Broker } from "../src/broker/broker.ts";
 import type { IDToken } from "../src/core/claims.ts";
 import type { AuthRequest } from "../src/core/http.ts";
 import { IdentityProvider } from "../src/core/idp.ts";
 import { OIDCAuth } from "../src/core/oidc-auth.ts";
-import type { OIDCAuthOptions } from "../src/core/options.ts";
+import { type OIDCAuthOptions, resolveOptions } from "../src/core/options.ts";
 import type { BrokerStore } from "../src/stores/types.ts";
 import { BENCH_DIR, median, NODE_TS, percentile, pinned } from "./common.ts";
 
@@ -233,6 +234,43 @@ export async function runBrokerBench(options: BrokerOptions): Promise<BrokerRow[
         }
 
         if (kind === "postgres") {
+          // The ceiling the IdP sets: its refresh grant alone, 10 clients, no broker in between.
+          const idpClient = new IdentityProvider(
+            resolveOptions({ ...settings, brokerMode: false }),
+          );
+          const idpTokens: string[] = [];
+          for (let i = 0; i < clients; i++) {
+            const verifier = client.randomPKCECodeVerifier();
+            const url = await idpClient.authorizationUrl({
+              response_type: "code",
+              redirect_uri: CALLBACK,
+              scope: "openid offline_access profile email myscope",
+              state: client.randomState(),
+              code_challenge: await client.calculatePKCECodeChallenge(verifier),
+              code_challenge_method: "S256",
+            });
+            const back = await new IdpUserAgent().authorize(url, "alice", "alice-password");
+            const tokens = await idpClient.exchangeCode(
+              back.searchParams.get("code") ?? "",
+              CALLBACK,
+              verifier,
+            );
+            idpTokens.push(String(tokens.refresh_token));
+          }
+          const alone = await loadFor(seconds, clients, async (c) => {
+            const tokens = await idpClient.refresh(idpTokens[c] as string);
+            if (tokens.refresh_token) idpTokens[c] = tokens.refresh_token;
+          });
+          rows.push({
+            what: "dev IdP refresh grant alone (no broker)",
+            store: "—",
+            clients,
+            perSecond: alone.count / alone.elapsed,
+            p50Ms: median(alone.latencies),
+            p99Ms: percentile(alone.latencies, 99),
+          });
+          log(`  dev IdP refresh alone: ${Math.round(alone.count / alone.elapsed)}/s`);
+
           // Mint and verify do not touch the store after the first key: measured once.
           const claims = {
             sub: "bench-user",
