@@ -8,6 +8,8 @@
  *                    [--seconds=3] [--warmup=1] [--tokens=1000000]
  *                    [--quick]                        1 round of 1 s, 100,000 tokens
  *                    [--no-profile]                   skip the CPU profiles of missed targets
+ *                    [--report]                       only rewrite RESULTS.md and the chart from
+ *                                                     results.json (after editing NOTES.md)
  *
  * Everything listens on 127.0.0.1 only and stops by itself.
  */
@@ -39,93 +41,129 @@ const memoryTokens = Number(value("tokens") ?? (quick ? 100_000 : 1_000_000));
 const command = `npm run bench${args.length > 0 ? ` -- ${args.join(" ")}` : ""}`;
 const log = (line: string) => process.stdout.write(`${line}\n`);
 
-const started = Date.now();
-log(
-  `load average before: ${loadavg()
-    .map((l) => l.toFixed(2))
-    .join(" ")}`,
-);
-let http: HttpRow[] = [];
-let broker: BrokerRow[] = [];
-let memory: MemoryResult | undefined;
-const profiles: Array<{ framework: Framework; mix: string; lines: string[] }> = [];
+interface Run {
+  command: string;
+  date: string;
+  minutes: number;
+  cores: number;
+  cpu: string;
+  node: string;
+  rounds: number;
+  seconds: number;
+  warmup: number;
+  http: HttpRow[];
+  broker: BrokerRow[];
+  memory: MemoryResult | undefined;
+  profiles: Array<{ framework: Framework; mix: string; lines: string[] }>;
+}
 
-if (parts.http) {
-  log(`HTTP: ${frameworks.join(", ")}; ${rounds} rounds of ${seconds} s (+${warmup} s warm-up)`);
-  http = await runHttpBench({
-    frameworks,
-    rounds,
-    seconds,
-    warmupSeconds: warmup,
-    connections: 10,
-    distinctTokens: 1000,
-    log,
-  });
-  writeFileSync(
-    `${BENCH_DIR}results.svg`,
-    chart(http, "ts-oidc-auth guard vs. bare route and peer guards"),
+const CHART_TITLE = "ts-oidc-auth guard vs. bare route and peer guards";
+
+const result: Run = flag("report")
+  ? (JSON.parse(readFileSync(`${BENCH_DIR}results.json`, "utf8")) as Run)
+  : await measure();
+if (result.http.length > 0)
+  writeFileSync(`${BENCH_DIR}results.svg`, chart(result.http, CHART_TITLE));
+writeFileSync(`${BENCH_DIR}RESULTS.md`, report(result));
+log(
+  `wrote bench/RESULTS.md${flag("report") ? "" : ", bench/results.json"}${result.http.length > 0 ? ", bench/results.svg" : ""}`,
+);
+
+async function measure(): Promise<Run> {
+  const started = Date.now();
+  log(
+    `load average before: ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ")}`,
   );
-  if (!flag("no-profile")) {
-    for (const framework of frameworks) {
-      const ours = http.find(
-        (r) => r.framework === framework && r.mix === "repeated" && r.variant === "ours",
-      );
-      if (ours !== undefined && ours.ratioToBare < 0.9) {
-        log(`profiling ${framework} (repeated token, below 0.9× bare)`);
-        profiles.push({
-          framework,
-          mix: "repeated",
-          lines: await profileServer(framework, "ours", "repeated", Math.max(3, seconds)),
-        });
+  let http: HttpRow[] = [];
+  let broker: BrokerRow[] = [];
+  let memory: MemoryResult | undefined;
+  const profiles: Run["profiles"] = [];
+  if (parts.http) {
+    log(`HTTP: ${frameworks.join(", ")}; ${rounds} rounds of ${seconds} s (+${warmup} s warm-up)`);
+    http = await runHttpBench({
+      frameworks,
+      rounds,
+      seconds,
+      warmupSeconds: warmup,
+      connections: 10,
+      distinctTokens: 1000,
+      log,
+    });
+    if (!flag("no-profile")) {
+      for (const framework of frameworks) {
+        const ours = http.find(
+          (r) => r.framework === framework && r.mix === "repeated" && r.variant === "ours",
+        );
+        if (ours !== undefined && ours.ratioToBare < 0.9) {
+          log(`profiling ${framework} (repeated token, below 0.9× bare)`);
+          profiles.push({
+            framework,
+            mix: "repeated",
+            lines: await profileServer(framework, "ours", "repeated", Math.max(3, seconds)),
+          });
+        }
       }
     }
   }
+  if (parts.broker) {
+    log("Broker");
+    broker = await runBrokerBench({
+      seconds: Math.max(2, seconds),
+      clients: 10,
+      postgresUrl:
+        process.env.BENCH_POSTGRES_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres",
+      log,
+    });
+  }
+  if (parts.memory) {
+    log(`Memory: ${memoryTokens.toLocaleString("en-US")} distinct tokens through the guard`);
+    // Its own process, with --expose-gc, so that nothing else here weighs on its memory.
+    const output = await run([
+      process.execPath,
+      "--expose-gc",
+      ...NODE_TS.slice(1),
+      `${BENCH_DIR}memory.ts`,
+      String(memoryTokens),
+      "--json",
+    ]);
+    const lines = output.trim().split("\n");
+    for (const line of lines.slice(0, -1)) log(line);
+    memory = JSON.parse(lines.at(-1) ?? "{}") as MemoryResult;
+  }
+  const minutes = (Date.now() - started) / 60_000;
+  log(
+    `load average after: ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ")}; ${minutes.toFixed(1)} min`,
+  );
+  const measured: Run = {
+    command,
+    date: new Date().toISOString(),
+    minutes,
+    cores: cpus().length,
+    cpu: cpus()[0]?.model ?? "unknown CPU",
+    node: process.version,
+    rounds,
+    seconds,
+    warmup,
+    http,
+    broker,
+    memory,
+    profiles,
+  };
+  writeFileSync(`${BENCH_DIR}results.json`, `${JSON.stringify(measured, null, 2)}\n`);
+  return measured;
 }
-if (parts.broker) {
-  log("Broker");
-  broker = await runBrokerBench({
-    seconds: Math.max(2, seconds),
-    clients: 10,
-    postgresUrl: process.env.BENCH_POSTGRES_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres",
-    log,
-  });
-}
-if (parts.memory) {
-  log(`Memory: ${memoryTokens.toLocaleString("en-US")} distinct tokens through the guard`);
-  // Its own process, with --expose-gc, so that nothing else here weighs on its memory.
-  const output = await run([
-    process.execPath,
-    "--expose-gc",
-    ...NODE_TS.slice(1),
-    `${BENCH_DIR}memory.ts`,
-    String(memoryTokens),
-    "--json",
-  ]);
-  const lines = output.trim().split("\n");
-  for (const line of lines.slice(0, -1)) log(line);
-  memory = JSON.parse(lines.at(-1) ?? "{}") as MemoryResult;
-}
-const minutes = (Date.now() - started) / 60_000;
-log(
-  `load average after: ${loadavg()
-    .map((l) => l.toFixed(2))
-    .join(" ")}; ${minutes.toFixed(1)} min`,
-);
 
-writeFileSync(
-  `${BENCH_DIR}results.json`,
-  `${JSON.stringify({ command, date: new Date().toISOString(), http, broker, memory, profiles }, null, 2)}\n`,
-);
-writeFileSync(`${BENCH_DIR}RESULTS.md`, report());
-log(`wrote bench/RESULTS.md, bench/results.json${parts.http ? ", bench/results.svg" : ""}`);
-
-function report(): string {
+function report(run: Run): string {
+  const { http, broker, memory, profiles, rounds, seconds, warmup } = run;
   const out: string[] = [];
-  const cpu = cpus()[0]?.model ?? "unknown CPU";
   out.push(
     "# Benchmark results",
     "",
-    `Produced by \`${command}\` on ${new Date().toISOString().slice(0, 10)}: ${cpus().length} cores (${cpu}), Node.js ${process.version}; ${minutes.toFixed(1)} minutes. Ratios are from this one run.`,
+    `Produced by \`${run.command}\` on ${run.date.slice(0, 10)}: ${run.cores} cores (${run.cpu}), Node.js ${run.node}; ${run.minutes.toFixed(1)} minutes. Ratios are from this one run.`,
     "",
   );
   if (http.length > 0) {
