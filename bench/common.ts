@@ -1,5 +1,6 @@
 /** What the benchmark scripts share: the matrix, statistics, formatting. */
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
 
 export interface ServerConfig {
@@ -54,9 +55,23 @@ export const fmt = (value: number, digits = 0) =>
       })
     : "—";
 
-/** `taskset -c <core>` in front of a command where taskset exists and the machine has the cores. */
+let canPin: boolean | undefined;
+
+/**
+ * `taskset -c <core>` in front of a command, where taskset works and the
+ * machine has two cores; else the command as it is (with a warning once).
+ * BENCH_NO_PIN=1 switches pinning off.
+ */
 export function pinned(core: number, command: string[]): string[] {
-  return process.env.BENCH_NO_PIN ? command : ["taskset", "-c", String(core), ...command];
+  if (canPin === undefined) {
+    canPin =
+      !process.env.BENCH_NO_PIN &&
+      cpus().length >= 2 &&
+      spawnSync("taskset", ["-c", "1", "true"]).status === 0;
+    if (!canPin)
+      process.stderr.write("bench: not pinning processes to cores (no taskset or one core)\n");
+  }
+  return canPin ? ["taskset", "-c", String(core), ...command] : command;
 }
 
 /** Runs a command to its end; resolves with its stdout. */

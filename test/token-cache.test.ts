@@ -227,6 +227,31 @@ describe("verified-token cache", () => {
     assert.equal(statusOf(await guard(bearer(genuine))), 200);
   });
 
+  it("Hono: reads Node's request header under @hono/node-server, and a Worker's bindings never", async () => {
+    const { Hono } = await import("hono");
+    const { HonoOIDCAuth } = await import("../src/adapters/hono.ts");
+    const auth = new HonoOIDCAuth({
+      clientId: idp.confidentialClient.clientId,
+      discoveryUrl: idp.discoveryUrl,
+      audience: idp.audience,
+      logger: quiet,
+    });
+    const app = new Hono();
+    app.get("/me", auth.required(), (c) => c.json({ sub: c.get("token").sub }));
+    const token = await signWithIdpKey(idp, validClaims(idp));
+    const headers = { authorization: bearer(token) };
+    // Bindings that happen to be called "incoming" (a queue, say) are not Node's request.
+    for (const env of [undefined, { incoming: "a queue" }, { incoming: { headers: null } }]) {
+      const reply = await app.request("/me", { headers }, env);
+      assert.equal(reply.status, 200, JSON.stringify(env));
+    }
+    // Node's request (as @hono/node-server passes it) wins over the web Request's header.
+    const node = { incoming: { headers: {} }, outgoing: {} };
+    assert.equal((await app.request("/me", { headers }, node)).status, 401);
+    const nodeWithToken = { incoming: { headers }, outgoing: {} };
+    assert.equal((await app.request("/me", {}, nodeWithToken)).status, 200);
+  });
+
   it("caches broker tokens in broker mode too", async () => {
     const { MemoryBrokerStore } = await import("../src/stores/index.ts");
     const auth = authFor({

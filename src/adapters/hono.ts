@@ -49,9 +49,9 @@ function middleware<T extends IDToken | undefined>(
   guard: Guard,
 ): MiddlewareHandler<TokenVariables<T>> {
   return async (c, next) => {
-    const incoming = (c.env as NodeBindings | undefined)?.incoming;
+    const fromNode = nodeAuthorization(c.env);
     const outcome = await guard(
-      incoming === undefined ? authorizationOf(c.req.raw) : incoming.headers.authorization,
+      fromNode === undefined ? authorizationOf(c.req.raw) : (fromNode ?? undefined),
     );
     if (outcome.kind === "denied") return toResponse(outcome.response);
     // Only an optional guard lets a caller through without a token; T admits undefined there.
@@ -61,11 +61,23 @@ function middleware<T extends IDToken | undefined>(
 }
 
 /**
- * On Node.js, @hono/node-server passes its `IncomingMessage` as `c.env.incoming`:
- * reading the header there skips building web `Headers` on every request.
+ * On Node.js, @hono/node-server passes its `IncomingMessage` and
+ * `ServerResponse` as `c.env.incoming` / `c.env.outgoing`: reading the header
+ * there skips building web `Headers` on every request. Anything else in
+ * `c.env` (a Worker's bindings) is left alone. The header, null when Node's
+ * request has none, or undefined when this is no Node request: then the web
+ * Request is asked.
  */
-interface NodeBindings {
-  incoming?: { headers: { authorization?: string | undefined } };
+function nodeAuthorization(env: unknown): string | null | undefined {
+  const { incoming, outgoing } = (env ?? {}) as {
+    incoming?: { headers?: { authorization?: unknown } };
+    outgoing?: unknown;
+  };
+  const headers = outgoing === undefined ? undefined : incoming?.headers;
+  if (typeof headers !== "object" || headers === null) return undefined;
+  const { authorization } = headers;
+  if (authorization === undefined) return null;
+  return typeof authorization === "string" ? authorization : undefined;
 }
 
 export type { IDToken, Requirement, RouterOptions };
