@@ -6,7 +6,7 @@
  * and Next.js adapters.
  */
 import type { IDToken, Requirement } from "../core/claims.ts";
-import { AuthError } from "../core/errors.ts";
+import { AuthError, missingToken } from "../core/errors.ts";
 import { type AuthRequest, type AuthResponse, errorResponse, readBody } from "../core/http.ts";
 import { type Guard, OIDCAuth, type Route, type RouterOptions } from "../core/oidc-auth.ts";
 
@@ -84,7 +84,7 @@ export async function guardRequest(
 
 /** A required guard never answers "anonymous"; should it ever, refuse rather than pass. */
 function unexpectedAnonymous(): AuthResponse {
-  return errorResponse(new AuthError(401, "invalid_token", "A valid bearer token is required."));
+  return errorResponse(missingToken());
 }
 
 /** The request's `Authorization` header, if any. */
