@@ -17,12 +17,14 @@ import { tmpdir } from "node:os";
 import { createInterface } from "node:readline";
 import * as client from "openid-client";
 import { IdpUserAgent } from "../dev-idp/user-agent.ts";
-import type { Broker } from "../src/broker/broker.ts";
+import { Broker } from "../src/broker/broker.ts";
+import { BROKER_OPTION_NAMES, resolveBrokerOptions } from "../src/broker/options.ts";
+import { AuthCore } from "../src/core/auth-core.ts";
 import type { IDToken } from "../src/core/claims.ts";
 import type { AuthRequest } from "../src/core/http.ts";
 import { IdentityProvider } from "../src/core/idp.ts";
-import { OIDCAuth } from "../src/core/oidc-auth.ts";
-import { type OIDCAuthOptions, resolveOptions } from "../src/core/options.ts";
+import { resolveOptions } from "../src/core/options.ts";
+import type { OIDCAuthOptions } from "../src/oidc-auth.ts";
 import type { BrokerStore } from "../src/stores/types.ts";
 import { BENCH_DIR, median, NODE_TS, percentile, pinned } from "./common.ts";
 
@@ -49,11 +51,18 @@ const quiet = { warn() {}, error() {} };
 const CALLBACK = "http://127.0.0.1/cb";
 const PG_PREFIX = "oidc_bench_";
 
-class BenchAuth extends OIDCAuth {
-  get brokerOf(): Broker {
-    if (this.broker === undefined) throw new Error("not in broker mode");
-    return this.broker;
-  }
+/** An auth object in broker mode, and its broker for calling it directly. */
+function brokerAuth(options: OIDCAuthOptions): { auth: AuthCore; broker: Broker } {
+  let broker: Broker | undefined;
+  const auth = new AuthCore(options, {
+    optionNames: Object.keys(BROKER_OPTION_NAMES),
+    create: (services) => {
+      broker = new Broker(resolveBrokerOptions(options), services);
+      return broker;
+    },
+  });
+  if (broker === undefined) throw new Error("not in broker mode");
+  return { auth, broker };
 }
 
 function request(
@@ -61,13 +70,13 @@ function request(
   query: Record<string, string>,
   form?: Record<string, string>,
 ): AuthRequest {
-  const body = new TextEncoder().encode(new URLSearchParams(form).toString());
+  const body = new URLSearchParams(form).toString();
   return {
     method,
     query: new URLSearchParams(query),
     authorization: undefined,
     contentType: form ? "application/x-www-form-urlencoded" : undefined,
-    body: async () => body,
+    body: () => body,
   };
 }
 
@@ -188,8 +197,7 @@ export async function runBrokerBench(options: BrokerOptions): Promise<BrokerRow[
           proxy: "https://app.example.org",
           logger: quiet,
         };
-        const auth = new BenchAuth(settings);
-        const broker = auth.brokerOf;
+        const { auth, broker } = brokerAuth(settings);
         const routes = new Map(auth.routes().map((route) => [route.name, route]));
         const tokenRoute = routes.get("token");
         if (tokenRoute === undefined) throw new Error("no token route");
@@ -236,7 +244,7 @@ export async function runBrokerBench(options: BrokerOptions): Promise<BrokerRow[
         if (kind === "postgres") {
           // The ceiling the IdP sets: its refresh grant alone, 10 clients, no broker in between.
           const idpClient = new IdentityProvider(
-            resolveOptions({ ...settings, brokerMode: false }),
+            resolveOptions(settings, Object.keys(BROKER_OPTION_NAMES)),
           );
           const idpTokens: string[] = [];
           for (let i = 0; i < clients; i++) {

@@ -14,7 +14,7 @@ import { generateKeyPairSync, type KeyObject } from "node:crypto";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createInterface } from "node:readline";
-import { OIDCAuth } from "../src/core/oidc-auth.ts";
+import { OIDCAuth } from "../src/oidc-auth.ts";
 
 export interface MemoryResult {
   tokens: number;
@@ -50,7 +50,9 @@ export async function runMemoryBench(
   });
   await new Promise<void>((resolve) => jwksServer.listen(0, "127.0.0.1", resolve));
   const port = (jwksServer.address() as AddressInfo).port;
+  const cacheSize = 10_000; // the default tokenCacheSize
   const auth = new OIDCAuth({
+    tokenCacheSize: cacheSize,
     clientId: "bench",
     discoveryUrl: `http://127.0.0.1:${port}/.well-known/openid-configuration`,
     issuer: ISSUER,
@@ -120,7 +122,7 @@ export async function runMemoryBench(
   const first = at10k ?? last;
   return {
     tokens: done,
-    cacheSize: auth.options.tokenCacheSize,
+    cacheSize,
     rssAt10kMiB: first.rss,
     rssAtEndMiB: last.rss,
     peakRssMiB: Math.max(peakRss, last.rss),

@@ -8,7 +8,7 @@
 import { createRemoteJWKSet, jwtVerify, SignJWT } from "jose";
 import { startDevIdp } from "../dev-idp/index.ts";
 import { bearerToken } from "../src/core/bearer.ts";
-import { OIDCAuth } from "../src/core/oidc-auth.ts";
+import { OIDCAuth } from "../src/oidc-auth.ts";
 
 const idp = await startDevIdp();
 const { kid, privateKey } = idp.signingKey();

@@ -15,8 +15,8 @@ const auth = new ExpressOIDCAuth({
 // A standard express.Router with the auth endpoints under /api/auth/v2/…
 const router = auth.createAuthRouter({ prefix: "/api" });
 
-// Add your own routes to it before mounting it.
-router.get("/api/auth/v2/auth-ports", (_req, res) => {
+// Add your own routes to it before mounting it: they are served below the prefix too.
+router.get("/auth/v2/auth-ports", (_req, res) => {
   res.json({ valid_ports: [8080, 8443] });
 });
 app.use(router);

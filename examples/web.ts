@@ -13,6 +13,9 @@ const auth = new WebOIDCAuth({
 // The auth endpoints under /api/auth/v2/…: a Response, or undefined for any other path.
 const authHandler = auth.handler({ prefix: "/api" });
 
+// Add your own routes to it: they are served below the prefix too.
+authHandler.get("/auth/v2/auth-ports", () => Response.json({ valid_ports: [8080, 8443] }));
+
 // Protected handlers get the validated token's claims after the request.
 const me = auth.required()(async (_request, token) => Response.json({ sub: token.sub }));
 
@@ -25,9 +28,8 @@ const admin = auth.required({ scopes: "myscope", claims: { roles: ["admin"] } })
   async (_request, token) => Response.json({ hello: token.preferred_username }),
 );
 
-// Your own routes beside the auth endpoints.
+// Your other routes.
 const routes: Record<string, (request: Request) => Promise<Response>> = {
-  "/api/auth/v2/auth-ports": async () => Response.json({ valid_ports: [8080, 8443] }),
   "/me": me,
   "/maybe_me": maybeMe,
   "/admin": admin,

@@ -4,17 +4,12 @@ export {
   type IDToken,
   type Requirement,
 } from "./core/claims.ts";
+export type { EndpointName, Route, RouterOptions } from "./core/endpoints/index.ts";
 export { AuthError, type ErrorBody } from "./core/errors.ts";
-export type { AuthRequest, AuthResponse } from "./core/http.ts";
+export type { Guard, GuardOutcome } from "./core/guard.ts";
+export type { AuthRequest, AuthResponse, RawBody } from "./core/http.ts";
 export type { Logger } from "./core/log.ts";
-export {
-  DEFAULT_PATHS,
-  type EndpointName,
-  type Guard,
-  type GuardOutcome,
-  OIDCAuth,
-  type Route,
-  type RouterOptions,
-} from "./core/oidc-auth.ts";
-export { ConfigurationError, type OIDCAuthOptions } from "./core/options.ts";
-export type { TokenResponseBody } from "./core/tokens.ts";
+export { ConfigurationError } from "./core/options.ts";
+export { DEFAULT_PATHS } from "./core/paths.ts";
+export type { TokenResponseBody } from "./core/token-response.ts";
+export { OIDCAuth, type OIDCAuthOptions } from "./oidc-auth.ts";

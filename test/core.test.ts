@@ -11,7 +11,7 @@ import { type DevIdp, startDevIdp } from "../dev-idp/index.ts";
 import { compileRequirement, flattenRoles, unmetRequirement } from "../src/core/claims.ts";
 import { AuthError } from "../src/core/errors.ts";
 import { IdentityProvider } from "../src/core/idp.ts";
-import { RetryingLazy } from "../src/core/lazy.ts";
+import { Lazy } from "../src/core/lazy.ts";
 import { ConfigurationError, resolveOptions } from "../src/core/options.ts";
 import { RedirectPolicy } from "../src/core/redirects.ts";
 import { LoginStateSealer, MemoryUsedOnceRegistry } from "../src/core/state.ts";
@@ -109,10 +109,10 @@ describe("redirect allow-list", () => {
   });
 });
 
-describe("RetryingLazy", () => {
+describe("Lazy", () => {
   it("shares one load between concurrent callers", async () => {
     let loads = 0;
-    const lazy = new RetryingLazy(async () => {
+    const lazy = new Lazy(async () => {
       loads += 1;
       await new Promise((resolve) => setTimeout(resolve, 20));
       return "value";
@@ -125,7 +125,7 @@ describe("RetryingLazy", () => {
 
   it("fails fast during the backoff, then tries again", async () => {
     let loads = 0;
-    const lazy = new RetryingLazy(
+    const lazy = new Lazy(
       async () => {
         loads += 1;
         if (loads === 1) throw new Error("down");
@@ -139,6 +139,21 @@ describe("RetryingLazy", () => {
     await new Promise((resolve) => setTimeout(resolve, 120));
     assert.equal(await lazy.get(), "up");
     assert.equal(loads, 2);
+  });
+
+  it("without a backoff tries again on the next call; take() hands the value over and forgets it", async () => {
+    let loads = 0;
+    const lazy = new Lazy(async () => {
+      loads += 1;
+      if (loads === 1) throw new Error("down");
+      return { connection: loads };
+    });
+    await assert.rejects(lazy.get(), /down/);
+    assert.deepEqual(await lazy.get(), { connection: 2 });
+    assert.deepEqual(await lazy.take(), { connection: 2 });
+    assert.equal(lazy.current, undefined);
+    assert.equal(lazy.take(), undefined, "nothing left to take");
+    assert.deepEqual(await lazy.get(), { connection: 3 }, "made again after take()");
   });
 });
 

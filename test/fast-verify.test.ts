@@ -201,11 +201,11 @@ describe("RS256 fast path", () => {
       ),
       "expired past the tolerance (genuine key)": await signWithIdpKey(
         idp,
-        validClaims(idp, { iat: now - 4000, exp: now - 31 }),
+        validClaims(idp, { iat: now - 4000, exp: now - 45 }),
       ),
       "not yet valid past the tolerance (genuine key)": await signWithIdpKey(
         idp,
-        validClaims(idp, { nbf: now + 31 }),
+        validClaims(idp, { nbf: now + 45 }),
       ),
       "duplicate alg, none last (genuine key)": await signRaw(
         `{"alg":"RS256","kid":"${kid}","alg":"none"}`,

@@ -30,7 +30,8 @@ import { Redis } from "ioredis";
 import { type Db, MongoClient } from "mongodb";
 import { createPool, type Pool as MySQLPool } from "mysql2/promise";
 import pg from "pg";
-import { loadDriver, nowSeconds } from "../src/stores/common.ts";
+import { importPeer } from "../src/core/peer.ts";
+import { nowSeconds } from "../src/stores/common.ts";
 import {
   type BrokerStore,
   createBrokerStore,
@@ -880,7 +881,7 @@ describe("broker store URLs", () => {
   it("names the package to install when a driver is missing", async () => {
     const missing: string = "ts-oidc-auth-no-such-driver";
     await assert.rejects(
-      loadDriver("Imaginary", missing, () => import(missing)),
+      importPeer(missing, "The Imaginary broker store", () => import(missing)),
       (error: Error) =>
         error.message ===
         `The Imaginary broker store needs the "${missing}" package: npm install ${missing}`,

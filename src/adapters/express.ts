@@ -1,12 +1,15 @@
 /**
- * Express 5 adapter: translates Express requests and responses to the core's
- * `AuthRequest` / `AuthResponse`, nothing more.
+ * Express 5 adapter: translates Express requests and responses to the
+ * core's `AuthRequest` / `AuthResponse`, nothing more.
  */
 import type { Request, RequestHandler, Response, Router } from "express";
+import type { AuthCore } from "../core/auth-core.ts";
 import type { IDToken, Requirement } from "../core/claims.ts";
-import type { AuthRequest, AuthResponse } from "../core/http.ts";
-import { type Guard, OIDCAuth, type RouterOptions } from "../core/oidc-auth.ts";
+import type { RouterOptions } from "../core/endpoints/index.ts";
+import type { Guard } from "../core/guard.ts";
+import type { AuthResponse } from "../core/http.ts";
 import { importPeer } from "../core/peer.ts";
+import { OIDCAuth } from "../oidc-auth.ts";
 import { nodeAuthRequest, nodeRequestBody } from "./node-request.ts";
 
 const express = (
@@ -22,38 +25,70 @@ declare global {
   }
 }
 
-export class ExpressOIDCAuth extends OIDCAuth {
-  /** A standard `express.Router` with the auth endpoints; add routes, then `app.use(router)`. */
-  createAuthRouter(options: RouterOptions = {}): Router {
-    return expressAuthRouter(this, options);
-  }
-
+export interface ExpressAuth {
+  /** A standard `express.Router` with the auth endpoints below `options.prefix`; add routes, then `app.use(router)`. */
+  createAuthRouter(options?: RouterOptions): Router;
   /** Middleware: a valid token (meeting the requirement) or a 401/403/503 JSON error. */
-  required(requirement?: Requirement): RequestHandler {
-    return guardMiddleware(this.guard(requirement, false));
-  }
-
+  required(requirement?: Requirement): RequestHandler;
   /** Middleware: `req.token` is the valid token, or `undefined` for anonymous callers. */
+  optional(requirement?: Requirement): RequestHandler;
+}
+
+/** The Express face of an auth object. */
+export function expressAuth(auth: AuthCore): ExpressAuth {
+  return {
+    createAuthRouter: (options = {}) => authRouter(auth, options),
+    required: (requirement) => guardMiddleware(auth.guard(requirement, false)),
+    optional: (requirement) => guardMiddleware(auth.guard(requirement, true)),
+  };
+}
+
+export class ExpressOIDCAuth extends OIDCAuth implements ExpressAuth {
+  readonly #express = expressAuth(this);
+  createAuthRouter(options?: RouterOptions): Router {
+    return this.#express.createAuthRouter(options);
+  }
+  required(requirement?: Requirement): RequestHandler {
+    return this.#express.required(requirement);
+  }
   optional(requirement?: Requirement): RequestHandler {
-    return guardMiddleware(this.guard(requirement, true));
+    return this.#express.optional(requirement);
   }
 }
 
-/** The auth endpoints of any `OIDCAuth` as an Express router (also used by the NestJS module). */
-export function expressAuthRouter(auth: OIDCAuth, options: RouterOptions = {}): Router {
+/** Routes added to the returned router are served below the prefix, as on the seed's blueprint. */
+function authRouter(auth: AuthCore, options: RouterOptions): Router {
   const router = express.Router();
-  const prefix = options.prefix ?? "";
   for (const route of auth.routes(options)) {
     const method = route.method === "GET" ? "get" : "post";
-    router[method](prefix + route.path, async (req, res) => {
-      send(res, await route.handle(toAuthRequest(req, auth.options.maxBodyBytes)));
+    router[method](route.path, async (req, res) => {
+      send(res, await route.handle(toAuthRequest(req)));
     });
   }
-  return router;
+  if (!options.prefix) return router;
+  const mounted = express.Router();
+  mounted.use(options.prefix, router);
+  // The caller mounts `mounted` but adds its routes to `router`, below the prefix.
+  const routing = mounted as unknown as Record<RoutingMethod, unknown>;
+  for (const name of [...ROUTING_METHODS, "use", "route"] as const)
+    routing[name] = router[name].bind(router);
+  return mounted;
 }
 
-function toAuthRequest(req: Request, maxBodyBytes: number): AuthRequest {
-  return nodeAuthRequest(req, req.originalUrl, () => nodeRequestBody(req, req.body, maxBodyBytes));
+const ROUTING_METHODS = [
+  "all",
+  "get",
+  "post",
+  "put",
+  "patch",
+  "delete",
+  "options",
+  "head",
+] as const;
+type RoutingMethod = (typeof ROUTING_METHODS)[number] | "use" | "route";
+
+function toAuthRequest(req: Request) {
+  return nodeAuthRequest(req, req.originalUrl, () => nodeRequestBody(req, req.body));
 }
 
 function guardMiddleware(guard: Guard): RequestHandler {

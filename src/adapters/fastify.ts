@@ -8,10 +8,13 @@ import type {
   FastifyRequest,
   preHandlerAsyncHookHandler,
 } from "fastify";
+import type { AuthCore } from "../core/auth-core.ts";
 import type { IDToken, Requirement } from "../core/claims.ts";
-import { type AuthRequest, type AuthResponse, readBody } from "../core/http.ts";
-import { type Guard, OIDCAuth, type RouterOptions } from "../core/oidc-auth.ts";
+import type { RouterOptions } from "../core/endpoints/index.ts";
+import type { Guard } from "../core/guard.ts";
+import type { AuthResponse } from "../core/http.ts";
 import { importPeer } from "../core/peer.ts";
+import { OIDCAuth } from "../oidc-auth.ts";
 import { nodeAuthRequest } from "./node-request.ts";
 
 // The plugin only uses the instance it is registered on; loading fastify
@@ -28,32 +31,42 @@ declare module "fastify" {
 /** The endpoint paths; the prefix is Fastify's own `register(plugin, { prefix })`. */
 export type FastifyRouterOptions = Omit<RouterOptions, "prefix">;
 
-export class FastifyOIDCAuth extends OIDCAuth {
+export interface FastifyAuth {
   /**
    * A plugin with the auth endpoints: `app.register(auth.plugin(), { prefix: "/api" })`.
    * To add routes under the same prefix, register it inside your own
    * prefixed plugin and add them beside it.
    */
-  plugin(options: FastifyRouterOptions = {}): FastifyPluginAsync {
-    return fastifyAuthPlugin(this, options);
-  }
-
+  plugin(options?: FastifyRouterOptions): FastifyPluginAsync;
   /** `preHandler`: a valid token (meeting the requirement) or a 401/403/503 JSON error. */
-  required(requirement?: Requirement): preHandlerAsyncHookHandler {
-    return preHandler(this.guard(requirement, false));
-  }
-
+  required(requirement?: Requirement): preHandlerAsyncHookHandler;
   /** `preHandler`: `request.token` is the valid token, or `undefined` for anonymous callers. */
+  optional(requirement?: Requirement): preHandlerAsyncHookHandler;
+}
+
+/** The Fastify face of an auth object. */
+export function fastifyAuth(auth: AuthCore): FastifyAuth {
+  return {
+    plugin: (options = {}) => authPlugin(auth, options),
+    required: (requirement) => preHandler(auth.guard(requirement, false)),
+    optional: (requirement) => preHandler(auth.guard(requirement, true)),
+  };
+}
+
+export class FastifyOIDCAuth extends OIDCAuth implements FastifyAuth {
+  readonly #fastify = fastifyAuth(this);
+  plugin(options?: FastifyRouterOptions): FastifyPluginAsync {
+    return this.#fastify.plugin(options);
+  }
+  required(requirement?: Requirement): preHandlerAsyncHookHandler {
+    return this.#fastify.required(requirement);
+  }
   optional(requirement?: Requirement): preHandlerAsyncHookHandler {
-    return preHandler(this.guard(requirement, true));
+    return this.#fastify.optional(requirement);
   }
 }
 
-/** The auth endpoints of any `OIDCAuth` as a Fastify plugin (also used by the NestJS module). */
-export function fastifyAuthPlugin(
-  auth: OIDCAuth,
-  options: FastifyRouterOptions = {},
-): FastifyPluginAsync {
+function authPlugin(auth: AuthCore, options: FastifyRouterOptions): FastifyPluginAsync {
   return async (instance) => {
     // The core reads, limits and parses the body itself (413/415 in its own
     // JSON), so within this plugin's encapsulated context no parser of
@@ -64,15 +77,14 @@ export function fastifyAuthPlugin(
       instance.route({
         method: route.method,
         url: route.path,
-        handler: async (request, reply) =>
-          send(reply, await route.handle(toAuthRequest(request, auth.options.maxBodyBytes))),
+        handler: async (request, reply) => send(reply, await route.handle(toAuthRequest(request))),
       });
     }
   };
 }
 
-function toAuthRequest(request: FastifyRequest, maxBodyBytes: number): AuthRequest {
-  return nodeAuthRequest(request.raw, request.url, () => readBody(request.raw, maxBodyBytes));
+function toAuthRequest(request: FastifyRequest) {
+  return nodeAuthRequest(request.raw, request.url);
 }
 
 function preHandler(guard: Guard): preHandlerAsyncHookHandler {

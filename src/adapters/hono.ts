@@ -4,10 +4,13 @@
  * web `Request`), so it runs wherever Hono runs.
  */
 import type { Hono as HonoApp, MiddlewareHandler } from "hono";
+import type { AuthCore } from "../core/auth-core.ts";
 import type { IDToken, Requirement } from "../core/claims.ts";
-import { type Guard, OIDCAuth, type RouterOptions } from "../core/oidc-auth.ts";
+import type { RouterOptions } from "../core/endpoints/index.ts";
+import type { Guard } from "../core/guard.ts";
 import { importPeer } from "../core/peer.ts";
-import { authorizationOf, toAuthRequest, toResponse } from "./web.ts";
+import { OIDCAuth } from "../oidc-auth.ts";
+import { authorizationOf, toAuthRequest, toResponse } from "./fetch.ts";
 
 // A literal import() lets bundlers (wrangler, esbuild) include hono.
 const { Hono } = await importPeer<typeof import("hono")>(
@@ -19,29 +22,45 @@ const { Hono } = await importPeer<typeof import("hono")>(
 /** What the guards put into the context: `c.get("token")`. */
 export type TokenVariables<T extends IDToken | undefined> = { Variables: { token: T } };
 
-export class HonoOIDCAuth extends OIDCAuth {
+export interface HonoAuth {
   /**
    * A Hono app with the auth endpoints below `options.prefix` (its base
    * path): add your own routes to it, then `app.route("/", authApp)`.
    */
-  app(options: RouterOptions = {}): HonoApp {
-    const app = new Hono().basePath(options.prefix ?? "/");
-    for (const route of this.routes(options)) {
-      app.on(route.method, route.path, async (c) =>
-        toResponse(await route.handle(toAuthRequest(c.req.raw, this.options.maxBodyBytes))),
-      );
-    }
-    return app;
-  }
-
+  app(options?: RouterOptions): HonoApp;
   /** Middleware: a valid token (meeting the requirement), as `c.get("token")`, or a 401/403/503. */
-  required(requirement?: Requirement): MiddlewareHandler<TokenVariables<IDToken>> {
-    return middleware<IDToken>(this.guard(requirement, false));
-  }
-
+  required(requirement?: Requirement): MiddlewareHandler<TokenVariables<IDToken>>;
   /** Middleware: `c.get("token")` is the valid token, or `undefined` for anonymous callers. */
+  optional(requirement?: Requirement): MiddlewareHandler<TokenVariables<IDToken | undefined>>;
+}
+
+/** The Hono face of an auth object. */
+export function honoAuth(auth: AuthCore): HonoAuth {
+  return {
+    app(options = {}) {
+      const app = new Hono().basePath(options.prefix ?? "/");
+      for (const route of auth.routes(options)) {
+        app.on(route.method, route.path, async (c) =>
+          toResponse(await route.handle(toAuthRequest(c.req.raw))),
+        );
+      }
+      return app;
+    },
+    required: (requirement) => middleware<IDToken>(auth.guard(requirement, false)),
+    optional: (requirement) => middleware<IDToken | undefined>(auth.guard(requirement, true)),
+  };
+}
+
+export class HonoOIDCAuth extends OIDCAuth implements HonoAuth {
+  readonly #hono = honoAuth(this);
+  app(options?: RouterOptions): HonoApp {
+    return this.#hono.app(options);
+  }
+  required(requirement?: Requirement): MiddlewareHandler<TokenVariables<IDToken>> {
+    return this.#hono.required(requirement);
+  }
   optional(requirement?: Requirement): MiddlewareHandler<TokenVariables<IDToken | undefined>> {
-    return middleware<IDToken | undefined>(this.guard(requirement, true));
+    return this.#hono.optional(requirement);
   }
 }
 

@@ -4,10 +4,13 @@
  */
 import type { RouterInstance } from "@koa/router";
 import type { Context, Middleware } from "koa";
+import type { AuthCore } from "../core/auth-core.ts";
 import type { IDToken, Requirement } from "../core/claims.ts";
-import type { AuthRequest, AuthResponse } from "../core/http.ts";
-import { type Guard, OIDCAuth, type RouterOptions } from "../core/oidc-auth.ts";
+import type { RouterOptions } from "../core/endpoints/index.ts";
+import type { Guard } from "../core/guard.ts";
+import type { AuthResponse } from "../core/http.ts";
 import { importPeer } from "../core/peer.ts";
+import { OIDCAuth } from "../oidc-auth.ts";
 import { nodeAuthRequest, nodeRequestBody } from "./node-request.ts";
 
 const { Router } = await importPeer<typeof import("@koa/router")>(
@@ -22,40 +25,54 @@ declare module "koa" {
   }
 }
 
-export class KoaOIDCAuth extends OIDCAuth {
+export interface KoaAuth {
   /**
    * A `@koa/router` Router with the auth endpoints below `options.prefix`
    * (the router's prefix): add your own routes to it, then
    * `app.use(router.routes()).use(router.allowedMethods())`.
    */
-  createAuthRouter(options: RouterOptions = {}): RouterInstance {
-    const router = new Router(options.prefix ? { prefix: options.prefix } : {});
-    for (const route of this.routes(options)) {
-      const method = route.method === "GET" ? "get" : "post";
-      router[method](route.path, async (ctx) => {
-        send(ctx, await route.handle(toAuthRequest(ctx, this.options.maxBodyBytes)));
-      });
-    }
-    return router;
-  }
-
+  createAuthRouter(options?: RouterOptions): RouterInstance;
   /** Middleware: a valid token (meeting the requirement) in `ctx.state.token`, or a 401/403/503 JSON error. */
-  required(requirement?: Requirement): Middleware {
-    return middleware(this.guard(requirement, false));
-  }
-
+  required(requirement?: Requirement): Middleware;
   /** Middleware: `ctx.state.token` is the valid token, or `undefined` for anonymous callers. */
+  optional(requirement?: Requirement): Middleware;
+}
+
+/** The Koa face of an auth object. */
+export function koaAuth(auth: AuthCore): KoaAuth {
+  return {
+    createAuthRouter(options = {}) {
+      const router = new Router(options.prefix ? { prefix: options.prefix } : {});
+      for (const route of auth.routes(options)) {
+        const method = route.method === "GET" ? "get" : "post";
+        router[method](route.path, async (ctx) => {
+          send(ctx, await route.handle(toAuthRequest(ctx)));
+        });
+      }
+      return router;
+    },
+    required: (requirement) => middleware(auth.guard(requirement, false)),
+    optional: (requirement) => middleware(auth.guard(requirement, true)),
+  };
+}
+
+export class KoaOIDCAuth extends OIDCAuth implements KoaAuth {
+  readonly #koa = koaAuth(this);
+  createAuthRouter(options?: RouterOptions): RouterInstance {
+    return this.#koa.createAuthRouter(options);
+  }
+  required(requirement?: Requirement): Middleware {
+    return this.#koa.required(requirement);
+  }
   optional(requirement?: Requirement): Middleware {
-    return middleware(this.guard(requirement, true));
+    return this.#koa.optional(requirement);
   }
 }
 
-function toAuthRequest(ctx: Context, maxBodyBytes: number): AuthRequest {
+function toAuthRequest(ctx: Context) {
   // koa-bodyparser and friends put what they parsed here.
   const parsed = (ctx.request as { body?: unknown }).body;
-  return nodeAuthRequest(ctx.req, ctx.originalUrl, () =>
-    nodeRequestBody(ctx.req, parsed, maxBodyBytes),
-  );
+  return nodeAuthRequest(ctx.req, ctx.originalUrl, () => nodeRequestBody(ctx.req, parsed));
 }
 
 function middleware(guard: Guard): Middleware {

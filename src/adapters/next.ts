@@ -5,24 +5,42 @@
  * (`NextRequest` extends `Request`), so nothing of Next.js is needed at run
  * time: it works in the Node.js and the Edge runtime alike.
  */
-import type { RouterOptions } from "../core/oidc-auth.ts";
-import { notFound, WebOIDCAuth } from "./web.ts";
+import type { AuthCore } from "../core/auth-core.ts";
+import type { RouterOptions } from "../core/endpoints/index.ts";
+import { notFound } from "./fetch.ts";
+import { type WebAuth, WebOIDCAuth, webAuth } from "./web.ts";
 
 /** A route handler as Next.js calls it: `(request, { params })`. */
 export type RouteHandler = (request: Request) => Promise<Response>;
 
+export type RouteHandlers = { GET: RouteHandler; POST: RouteHandler };
+
+export interface NextAuth extends WebAuth {
+  routeHandlers(options?: RouterOptions): RouteHandlers;
+}
+
+/**
+ * `GET` and `POST` for `app/<prefix>/[...auth]/route.ts`. The prefix is the
+ * folder of that route file. Paths the catch-all receives that are no
+ * endpoint answer a JSON 404; more specific route files beside it (e.g.
+ * `app/api/auth/v2/auth-ports/route.ts`) win over it.
+ */
+export function nextAuth(auth: AuthCore): NextAuth {
+  const web = webAuth(auth);
+  return {
+    ...web,
+    routeHandlers(options = {}) {
+      const handle = web.handler(options);
+      const route: RouteHandler = async (request) => (await handle(request)) ?? notFound();
+      return { GET: route, POST: route };
+    },
+  };
+}
+
 export class NextOIDCAuth extends WebOIDCAuth {
-  /**
-   * `GET` and `POST` for `app/<prefix>/[...auth]/route.ts`:
-   * `export const { GET, POST } = auth.routeHandlers({ prefix: "/api" })`.
-   * The prefix is the folder of that route file. Paths the catch-all
-   * receives that are no endpoint answer a JSON 404; more specific route
-   * files beside it (e.g. `app/api/auth/v2/auth-ports/route.ts`) win over it.
-   */
-  routeHandlers(options: RouterOptions = {}): { GET: RouteHandler; POST: RouteHandler } {
-    const handle = this.handler(options);
-    const route: RouteHandler = async (request) => (await handle(request)) ?? notFound();
-    return { GET: route, POST: route };
+  /** `export const { GET, POST } = auth.routeHandlers({ prefix: "/api" })` in the catch-all route file. */
+  routeHandlers(options?: RouterOptions): RouteHandlers {
+    return nextAuth(this).routeHandlers(options);
   }
 }
 

@@ -3,16 +3,16 @@
  * of Node-based frameworks (Express, Fastify, Koa, NestJS on either).
  */
 import type { IncomingMessage } from "node:http";
-import { type AuthRequest, readBody } from "../core/http.ts";
+import type { AuthRequest, RawBody } from "../core/http.ts";
 
 /**
  * `req` with its request target (`url`, which frameworks may rewrite below a
- * mount point: pass the original) and a way to read the body.
+ * mount point: pass the original) and its raw body.
  */
 export function nodeAuthRequest(
   req: IncomingMessage,
   url: string | undefined,
-  body: () => Promise<Uint8Array>,
+  body: () => RawBody = () => req,
 ): AuthRequest {
   const queryStart = url?.indexOf("?") ?? -1;
   return {
@@ -25,17 +25,12 @@ export function nodeAuthRequest(
 }
 
 /**
- * The raw body for the core, which parses and limits it itself. When a body
+ * The raw body for the core, which limits and parses it itself. When a body
  * parser mounted before the auth routes has already read the stream, its
  * result is encoded back into a form, the only type the endpoints accept.
  */
-export function nodeRequestBody(
-  req: IncomingMessage,
-  parsed: unknown,
-  maxBodyBytes: number,
-): Promise<Uint8Array> {
-  if (req.readableEnded) return Promise.resolve(new TextEncoder().encode(encodeParsed(parsed)));
-  return readBody(req, maxBodyBytes);
+export function nodeRequestBody(req: IncomingMessage, parsed: unknown): RawBody {
+  return req.readableEnded ? encodeParsed(parsed) : req;
 }
 
 function encodeParsed(body: unknown): string {

@@ -1,17 +1,30 @@
 /**
  * Web-standard adapter: the auth endpoints as one `Request -> Response`
- * function, and guards for fetch-shaped handlers. It uses only web APIs
- * (Request, Response, Headers, ReadableStream), so it runs as is on Bun,
- * Deno, Cloudflare Workers, Node's fetch-shaped servers, and under the Hono
- * and Next.js adapters.
+ * function (with your own routes below the same prefix), and guards for
+ * fetch-shaped handlers. It uses only web APIs, so it runs as is on Bun,
+ * Deno, Cloudflare Workers and Node's fetch-shaped servers.
  */
+import type { AuthCore } from "../core/auth-core.ts";
 import type { IDToken, Requirement } from "../core/claims.ts";
-import { AuthError, missingToken } from "../core/errors.ts";
-import { type AuthRequest, type AuthResponse, errorResponse, readBody } from "../core/http.ts";
-import { type Guard, OIDCAuth, type Route, type RouterOptions } from "../core/oidc-auth.ts";
+import type { RouterOptions } from "../core/endpoints/index.ts";
+import { missingToken } from "../core/errors.ts";
+import type { Guard } from "../core/guard.ts";
+import { errorResponse } from "../core/http.ts";
+import { OIDCAuth } from "../oidc-auth.ts";
+import { guardRequest, notFound, toAuthRequest, toResponse } from "./fetch.ts";
 
-/** Answers an auth endpoint, or `undefined` when the request is for none of them. */
-export type AuthHandler = (request: Request) => Promise<Response | undefined>;
+type FetchHandler = (request: Request) => Response | Promise<Response>;
+
+/**
+ * Answers an auth endpoint or one of the routes added to it, or gives
+ * `undefined` when the request is for none of them, for the caller's other routes.
+ */
+export interface AuthHandler {
+  (request: Request): Promise<Response | undefined>;
+  /** Adds a route of your own below the prefix, e.g. `get("/auth/v2/auth-ports", …)`. */
+  get(path: string, handler: FetchHandler): AuthHandler;
+  post(path: string, handler: FetchHandler): AuthHandler;
+}
 
 /**
  * Wraps a fetch-shaped handler, which receives the token after the request
@@ -22,44 +35,69 @@ export type GuardWrapper<T> = <R extends Request, A extends unknown[]>(
   handler: (request: R, token: T, ...args: A) => Response | Promise<Response>,
 ) => (request: R, ...args: A) => Promise<Response>;
 
-export class WebOIDCAuth extends OIDCAuth {
-  /**
-   * The auth endpoints as one function. Paths are matched against the whole
-   * URL path, so they include `options.prefix`; anything else gives
-   * `undefined`, for the caller's own routes.
-   */
-  handler(options: RouterOptions = {}): AuthHandler {
-    const routes = new Map<string, Route>();
-    for (const route of this.routes(options)) {
-      routes.set(`${route.method} ${options.prefix ?? ""}${route.path}`, route);
-    }
-    return async (request) => {
-      const route = routes.get(`${request.method} ${new URL(request.url).pathname}`);
-      if (route === undefined) return undefined;
-      return toResponse(await route.handle(toAuthRequest(request, this.options.maxBodyBytes)));
-    };
-  }
+export interface WebAuth {
+  handler(options?: RouterOptions): AuthHandler;
+  authenticate(request: Request, requirement?: Requirement): Promise<IDToken | Response>;
+  required(requirement?: Requirement): GuardWrapper<IDToken>;
+  optional(requirement?: Requirement): GuardWrapper<IDToken | undefined>;
+}
 
-  /**
-   * The request's validated token, or the ready 401/403/503 `Response` to
-   * return instead. Compiles the requirement on each call: prefer
-   * `required()` for a fixed requirement.
-   */
-  async authenticate(request: Request, requirement?: Requirement): Promise<IDToken | Response> {
-    const checked = await guardRequest(this.guard(requirement, false), request);
-    if (checked instanceof Response) return checked;
-    return checked.token ?? toResponse(unexpectedAnonymous());
-  }
+/** The Web-standard face of an auth object. */
+export function webAuth(auth: AuthCore): WebAuth {
+  return {
+    handler: (options = {}) => authHandler(auth, options),
+    async authenticate(request, requirement) {
+      const checked = await guardRequest(auth.guard(requirement, false), request);
+      if (checked instanceof Response) return checked;
+      // A required guard never answers "anonymous"; should it ever, refuse rather than pass.
+      return checked.token ?? toResponse(errorResponse(missingToken()));
+    },
+    required: (requirement) => wrapWith<IDToken>(auth.guard(requirement, false)),
+    optional: (requirement) => wrapWith<IDToken | undefined>(auth.guard(requirement, true)),
+  };
+}
 
+export class WebOIDCAuth extends OIDCAuth implements WebAuth {
+  readonly #web = webAuth(this);
+  /** The auth endpoints as one function, below `options.prefix`; add your own routes with `get`/`post`. */
+  handler(options?: RouterOptions): AuthHandler {
+    return this.#web.handler(options);
+  }
+  /** The request's validated token, or the ready 401/403/503 `Response`; compiles the requirement per call. */
+  authenticate(request: Request, requirement?: Requirement): Promise<IDToken | Response> {
+    return this.#web.authenticate(request, requirement);
+  }
   /** `auth.required({ scopes })(async (request, token) => Response.json(...))`: 401/403/503 or the handler. */
   required(requirement?: Requirement): GuardWrapper<IDToken> {
-    return wrapWith<IDToken>(this.guard(requirement, false));
+    return this.#web.required(requirement);
   }
-
   /** Like `required()`, but an anonymous or unacceptable caller reaches the handler with `undefined`. */
   optional(requirement?: Requirement): GuardWrapper<IDToken | undefined> {
-    return wrapWith<IDToken | undefined>(this.guard(requirement, true));
+    return this.#web.optional(requirement);
   }
+}
+
+function authHandler(auth: AuthCore, options: RouterOptions): AuthHandler {
+  const prefix = options.prefix ?? "";
+  const routes = new Map<string, FetchHandler>();
+  for (const route of auth.routes(options)) {
+    routes.set(`${route.method} ${prefix}${route.path}`, async (request) =>
+      toResponse(await route.handle(toAuthRequest(request))),
+    );
+  }
+  const add = (method: string, path: string, route: FetchHandler) => {
+    routes.set(`${method} ${prefix}${path}`, route);
+    return handler;
+  };
+  const handler: AuthHandler = Object.assign(
+    async (request: Request) =>
+      routes.get(`${request.method} ${new URL(request.url).pathname}`)?.(request),
+    {
+      get: (path: string, route: FetchHandler) => add("GET", path, route),
+      post: (path: string, route: FetchHandler) => add("POST", path, route),
+    },
+  );
+  return handler;
 }
 
 function wrapWith<T extends IDToken | undefined>(guard: Guard): GuardWrapper<T> {
@@ -72,67 +110,5 @@ function wrapWith<T extends IDToken | undefined>(guard: Guard): GuardWrapper<T> 
     };
 }
 
-/** Runs a guard on a request: the token (`undefined` for anonymous) or the ready error `Response`. */
-export async function guardRequest(
-  guard: Guard,
-  request: Request,
-): Promise<{ token: IDToken | undefined } | Response> {
-  const outcome = await guard(authorizationOf(request));
-  if (outcome.kind === "denied") return toResponse(outcome.response);
-  return { token: outcome.kind === "token" ? outcome.token : undefined };
-}
-
-/** A required guard never answers "anonymous"; should it ever, refuse rather than pass. */
-function unexpectedAnonymous(): AuthResponse {
-  return errorResponse(missingToken());
-}
-
-/** The request's `Authorization` header, if any. */
-export function authorizationOf(request: Request): string | undefined {
-  return request.headers.get("authorization") ?? undefined;
-}
-
-/** The core's view of a web `Request`. */
-export function toAuthRequest(request: Request, maxBodyBytes: number): AuthRequest {
-  return {
-    method: request.method,
-    query: new URL(request.url).searchParams,
-    authorization: authorizationOf(request),
-    contentType: request.headers.get("content-type") ?? undefined,
-    body: async () =>
-      request.body === null ? new Uint8Array() : readBody(chunks(request.body), maxBodyBytes),
-  };
-}
-
-/** A web `Response` for the core's answer: JSON, or empty for redirects. */
-export function toResponse(response: AuthResponse): Response {
-  const headers = new Headers(response.headers);
-  if (response.body === undefined) return new Response(null, { status: response.status, headers });
-  headers.set("content-type", "application/json; charset=utf-8");
-  return new Response(JSON.stringify(response.body), { status: response.status, headers });
-}
-
-/** A JSON 404 in the core's error shape, for fetch handlers that must always answer. */
-export function notFound(): Response {
-  return toResponse(errorResponse(new AuthError(404, "not_found", "No such endpoint.")));
-}
-
-/**
- * A stream's chunks through a reader, which every runtime has (async
- * iteration of ReadableStream is not in every runtime's typings). The lock
- * is released when `readBody` stops early, leaving the rest to the server.
- */
-async function* chunks(stream: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
-  const reader = stream.getReader();
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      yield value;
-    }
-  } finally {
-    reader.releaseLock();
-  }
-}
-
 export type { IDToken, Requirement, RouterOptions };
+export { notFound };

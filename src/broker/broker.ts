@@ -1,45 +1,57 @@
 /**
- * Broker mode (SPEC §5): the app mints its own short-lived JWTs, keeps the
- * IdP's refresh tokens (encrypted) in a store, publishes its keys and
- * metadata, and accepts the tokens of trusted peers.
+ * Broker mode (README "Broker mode"), the token mode in which the app mints
+ * its own short-lived JWTs, keeps the IdP's refresh tokens (encrypted) in a
+ * store, publishes its keys and metadata, and accepts the tokens of trusted
+ * peers.
  */
 import { decodeJwt, type JSONWebKeySet, type JWTVerifyOptions, SignJWT } from "jose";
+import type { ModeServices } from "../core/auth-core.ts";
 import { verifyJwt, verifyOptions } from "../core/bearer.ts";
 import { flattenRoles, type IDToken } from "../core/claims.ts";
 import { AuthError, unauthorized, unavailable } from "../core/errors.ts";
 import type { IdentityProvider, TokenSet } from "../core/idp.ts";
-import { RetryingLazy } from "../core/lazy.ts";
+import { Lazy, NETWORK_BACKOFF } from "../core/lazy.ts";
 import { describeError, type Logger } from "../core/log.ts";
-import type { ResolvedBrokerOptions, ResolvedOptions } from "../core/options.ts";
-import { nowSeconds, type TokenResponseBody } from "../core/tokens.ts";
+import type { ResolvedOptions } from "../core/options.ts";
+import { nowSeconds } from "../core/time.ts";
+import type {
+  EndpointPaths,
+  Publication,
+  TokenExchangeBody,
+  TokenMode,
+} from "../core/token-mode.ts";
+import type { TokenResponseBody } from "../core/token-response.ts";
+import { RotationConflictError } from "../stores/common.ts";
 import type { BrokerStore } from "../stores/types.ts";
 import { TrustedPeers } from "./federation.ts";
 import { BrokerKeys } from "./keys.ts";
+import type { ResolvedBrokerOptions } from "./options.ts";
 import { SecretBox } from "./secret-box.ts";
 import { BrokerSessions, type Profile } from "./sessions.ts";
 
 const BROKER_ALGORITHMS = ["RS256", "ES256", "EdDSA", "Ed25519"];
 const ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token";
 
-export class Broker {
+export class Broker implements TokenMode {
   readonly sessions: BrokerSessions;
   readonly keys: BrokerKeys;
+  readonly publication: Publication;
   private readonly peers: TrustedPeers;
-  private readonly store: RetryingLazy<BrokerStore>;
-  private issuerUrl: string;
-  private jwksPath: string;
+  private readonly store: Lazy<BrokerStore>;
+  private readonly options: ResolvedOptions;
+  private readonly idp: IdentityProvider;
+  private issuerUrl: string | undefined;
   private readonly verifyOptions = new Map<string, JWTVerifyOptions>();
 
   constructor(
-    private readonly options: ResolvedOptions,
     private readonly settings: ResolvedBrokerOptions,
-    private readonly idp: IdentityProvider,
-    secret: Uint8Array,
+    private readonly services: ModeServices,
   ) {
+    const { options, idp, secret } = services;
     const logger = options.logger;
-    this.issuerUrl = settings.issuer ?? options.proxy?.href.replace(/\/$/, "") ?? settings.audience;
-    this.jwksPath = settings.jwksPath;
-    this.store = new RetryingLazy(() => this.openStore());
+    this.options = options;
+    this.idp = idp;
+    this.store = new Lazy(() => this.openStore(), NETWORK_BACKOFF);
     const store = () => this.storeOrUnavailable();
     this.keys = new BrokerKeys(store, {
       alg: settings.signingAlg,
@@ -67,31 +79,32 @@ export class Broker {
       graceSeconds: settings.refreshGraceSeconds,
       waitMs: options.timeoutMs + 2000,
     });
+    this.publication = {
+      jwksPath: settings.jwksPath,
+      jwks: () => this.jwks(),
+      metadata: (paths) => this.metadata(paths),
+    };
     this.warnAboutDefaults(logger);
   }
 
+  /**
+   * `brokerIssuer`, else the public URL of the auth routes, else the
+   * audience; decided on first use, when the router prefix is fixed.
+   */
   get issuer(): string {
+    this.issuerUrl ??=
+      this.settings.issuer ?? this.services.basePath.publicUrl ?? this.settings.audience;
     return this.issuerUrl;
   }
 
-  /** Records a login state id as used; true the first time (shared by every instance). */
-  async useOnce(id: string, expiresAt: number): Promise<boolean> {
-    return (await this.storeOrUnavailable()).useOnce(id, expiresAt);
-  }
-
-  /** Called when the auth router is mounted: the issuer is `proxy` joined with the prefix. */
-  mountAt(prefix: string, jwksPath: string | undefined): void {
-    if (jwksPath !== undefined) this.jwksPath = jwksPath;
-    if (this.settings.issuer === undefined && this.options.proxy !== undefined) {
-      this.issuerUrl = new URL(
-        prefix.replace(/^\//, ""),
-        withSlash(this.options.proxy),
-      ).href.replace(/\/$/, "");
-    }
-  }
+  /** Login states are single-use across every instance sharing the store. */
+  readonly usedOnce = {
+    useOnce: async (id: string, expiresAt: number): Promise<boolean> =>
+      (await this.storeOrUnavailable()).useOnce(id, expiresAt),
+  };
 
   /** After a login at the IdP: a new broker session and its first token pair. */
-  async login(tokens: TokenSet): Promise<TokenResponseBody> {
+  async issue(tokens: TokenSet): Promise<TokenResponseBody> {
     const profile = await this.profileOf(tokens);
     const scope = tokens.scope ?? "";
     const idpRefreshExpiry = tokens.refresh_token ? refreshExpiry(tokens) : undefined;
@@ -102,8 +115,23 @@ export class Broker {
     return this.sessions.create(profile, scope, tokens.refresh_token, expiresAt);
   }
 
+  refresh(refreshToken: string): Promise<TokenResponseBody> {
+    return this.sessions.refresh(refreshToken);
+  }
+
+  /** Logging out with a valid broker token ends its session (its tokens then die at `exp`). */
+  async revoke(token: string): Promise<void> {
+    const claims = await this.verify(token).catch(() => undefined);
+    if (typeof claims?.sid === "string") await this.sessions.revoke(claims.sid);
+  }
+
+  /** A broker token's claims are all there is to say about the user. */
+  async userClaims(claims: IDToken): Promise<Record<string, unknown>> {
+    return claims;
+  }
+
   /** RFC 8693: a valid IdP access token (with the app's audience) in, a broker access token out. */
-  async exchange(claims: IDToken): Promise<Record<string, unknown>> {
+  async exchange(claims: IDToken): Promise<TokenExchangeBody> {
     const profile = profileFrom(claims);
     const scope = typeof claims.scope === "string" ? claims.scope : "";
     const access = await this.mint(profile, scope, undefined);
@@ -126,7 +154,7 @@ export class Broker {
       throw unauthorized("The token is invalid.");
     }
     const keys =
-      issuer === this.issuerUrl
+      issuer === this.issuer
         ? this.keys.verificationKeys
         : typeof issuer === "string"
           ? await this.peers.keysFor(issuer)
@@ -150,21 +178,21 @@ export class Broker {
     return options;
   }
 
-  async jwks(): Promise<JSONWebKeySet> {
+  private async jwks(): Promise<JSONWebKeySet> {
     await this.keys.current(); // so that a fresh deployment publishes its first key
     return this.keys.publicJwks();
   }
 
   /** RFC 8414 / OpenID discovery metadata; `paths` are the mounted endpoint paths below the prefix. */
-  metadata(paths: { token?: string; login?: string; device?: string; userinfo?: string }) {
-    const at = (path: string | undefined) =>
-      path === undefined ? undefined : `${this.issuerUrl}${path}`;
+  private metadata(paths: EndpointPaths): Record<string, unknown> {
+    const issuer = this.issuer;
+    const at = (path: string | undefined) => (path === undefined ? undefined : `${issuer}${path}`);
     return {
-      issuer: this.issuerUrl,
-      jwks_uri: `${this.issuerUrl}${this.jwksPath}`,
+      issuer,
+      jwks_uri: `${issuer}${paths.jwks ?? this.settings.jwksPath}`,
       token_endpoint: at(paths.token),
       authorization_endpoint: at(paths.login),
-      device_authorization_endpoint: at(paths.device),
+      device_authorization_endpoint: at(paths.deviceFlow),
       userinfo_endpoint: at(paths.userinfo),
       response_types_supported: ["code"],
       subject_types_supported: ["public"],
@@ -186,7 +214,7 @@ export class Broker {
     const expires = now + this.settings.accessTokenSeconds;
     const token = await new SignJWT({ ...profile, scope, ...(sessionId ? { sid: sessionId } : {}) })
       .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: "JWT" })
-      .setIssuer(this.issuerUrl)
+      .setIssuer(this.issuer)
       .setAudience(this.settings.audience)
       .setSubject(profile.sub)
       .setIssuedAt(now)
@@ -273,8 +301,7 @@ function guardStore(store: BrokerStore, logger: Logger): BrokerStore {
         try {
           return await value.apply(target, args);
         } catch (error) {
-          if (error instanceof AuthError || (error as Error).name === "RotationConflictError")
-            throw error;
+          if (error instanceof AuthError || error instanceof RotationConflictError) throw error;
           logger.error(`Broker store call ${String(property)} failed: ${describeError(error)}`);
           throw unavailable("The session store is unavailable; try again shortly.");
         }
@@ -306,8 +333,4 @@ function refreshExpiry(tokens: TokenSet): number | undefined {
   if (typeof seconds === "number" && seconds > 0) return nowSeconds() + seconds;
   const exp = tokens.refresh_token ? decodeIfJwt(tokens.refresh_token).exp : undefined;
   return typeof exp === "number" ? exp : undefined;
-}
-
-function withSlash(url: URL): URL {
-  return url.href.endsWith("/") ? url : new URL(`${url.href}/`);
 }

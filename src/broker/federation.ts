@@ -1,5 +1,5 @@
 /**
- * Trusted peers (SPEC §5): each peer's JWKS is fetched asynchronously,
+ * Trusted peers (README "Broker mode", Federation): each peer's JWKS is fetched asynchronously,
  * cached, persisted in the store and refetched on an unknown `kid` with a
  * cooldown. A peer that is down when this instance starts is still trusted
  * through its persisted keys. Each key set only ever verifies tokens whose
@@ -8,6 +8,7 @@
 import type { JSONWebKeySet } from "jose";
 import { fetchJwks, type KeySetTiming, RefreshingKeySet } from "../core/keyset.ts";
 import { describeError, type Logger } from "../core/log.ts";
+import { nowSeconds } from "../core/time.ts";
 import type { BrokerStore } from "../stores/types.ts";
 
 export interface Peer {
@@ -59,11 +60,7 @@ export class TrustedPeers {
   private async fetchAndPersist(peer: Peer, timeoutMs: number): Promise<JSONWebKeySet> {
     const jwks = await fetchJwks(peer.jwksUri, timeoutMs);
     const persist = async () =>
-      (await this.store()).savePeerJwks(
-        peer.issuer,
-        JSON.stringify(jwks),
-        Math.floor(Date.now() / 1000),
-      );
+      (await this.store()).savePeerJwks(peer.issuer, JSON.stringify(jwks), nowSeconds());
     persist().catch((error: unknown) =>
       this.logger.warn(
         `Persisting the keys of peer ${peer.issuer} failed: ${describeError(error)}`,

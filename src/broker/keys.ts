@@ -1,5 +1,5 @@
 /**
- * The broker's signing keys (SPEC §5). Time is cut into rotation slots; the
+ * The broker's signing keys (README "Broker mode", Keys). Time is cut into rotation slots; the
  * key of a slot is created by whichever instance needs it first and kept in
  * the store, whose insert-if-absent makes the creation race-safe: every
  * instance sharing the store signs with the same key. The JWKS publishes the
@@ -14,8 +14,9 @@ import {
   type JWK,
 } from "jose";
 import { RefreshingKeySet } from "../core/keyset.ts";
-import type { BrokerSigningAlg } from "../core/options.ts";
+import { nowSeconds } from "../core/time.ts";
 import type { BrokerStore, SigningKeyRecord } from "../stores/types.ts";
+import type { BrokerSigningAlg } from "./options.ts";
 import type { SecretBox } from "./secret-box.ts";
 
 export interface SigningKey {
@@ -98,7 +99,7 @@ export class BrokerKeys {
       alg,
       publicJwk: JSON.stringify({ ...publicJwk, kid, alg, use: "sig" }),
       privateJwk: box ? await box.seal(privateJwk) : privateJwk,
-      createdAt: Math.floor(Date.now() / 1000),
+      createdAt: nowSeconds(),
     };
   }
 }

@@ -1,5 +1,6 @@
 /**
- * Broker sessions and refresh-token rotation (SPEC §5). The refresh token a
+ * Broker sessions and refresh-token rotation (README "Broker mode", OAuth
+ * 2.1 §4.3.1). The refresh token a
  * client holds is an opaque random string, stored by hash only, so an access
  * token (expired or not) can never pass for one. Every refresh consumes it
  * with one atomic conditional update in the store: of any number of
@@ -10,7 +11,9 @@
  */
 import { base64url } from "jose";
 import { AuthError, badRequest, unauthorized, unavailable } from "../core/errors.ts";
-import { nowSeconds, type TokenResponseBody } from "../core/tokens.ts";
+import { nowSeconds } from "../core/time.ts";
+import type { TokenResponseBody } from "../core/token-response.ts";
+import { RotationConflictError } from "../stores/common.ts";
 import type { BrokerStore, RefreshTokenRecord, SessionRecord } from "../stores/types.ts";
 import type { SecretBox } from "./secret-box.ts";
 
@@ -136,7 +139,7 @@ export class BrokerSessions {
     try {
       await store.completeRotation(consumed.hash, successor, refresh.record, JSON.stringify(next));
     } catch (error) {
-      if ((error as Error).name === "RotationConflictError") throw sessionEnded();
+      if (error instanceof RotationConflictError) throw sessionEnded();
       throw error;
     }
     return body;

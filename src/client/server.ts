@@ -4,6 +4,7 @@
  * token endpoint reads `refresh-token` and `device-code` (form aliases) and
  * `code`, `redirect_uri`, `code_verifier`; ts-oidc-auth reads those too.
  */
+import { DEFAULT_PATHS } from "../core/paths.ts";
 import { AuthClientError } from "./errors.ts";
 
 export interface AuthPaths {
@@ -14,10 +15,10 @@ export interface AuthPaths {
 }
 
 export const DEFAULT_AUTH_PATHS: AuthPaths = {
-  login: "/auth/v2/login",
-  token: "/auth/v2/token",
-  device: "/auth/v2/device",
-  logout: "/auth/v2/logout",
+  login: DEFAULT_PATHS.login,
+  token: DEFAULT_PATHS.token,
+  device: DEFAULT_PATHS.deviceFlow,
+  logout: DEFAULT_PATHS.logout,
 };
 
 export type Endpoints = Record<keyof AuthPaths, URL>;

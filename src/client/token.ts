@@ -3,7 +3,10 @@
  * servers (`expires` and `refresh_expires` in unix seconds) plus a ready
  * `Authorization` header, as py-oidc-auth-client returns it.
  */
+import { nowSeconds } from "../core/time.ts";
 import { AuthClientError } from "./errors.ts";
+
+export { nowSeconds };
 
 export interface StoredToken {
   access_token: string;
@@ -20,8 +23,6 @@ export interface Token extends StoredToken {
   /** Ready to send: `{ Authorization: "Bearer <access token>" }`. */
   headers: { Authorization: string };
 }
-
-export const nowSeconds = (): number => Math.floor(Date.now() / 1000);
 
 /**
  * Reads a token endpoint answer. Servers differ in what they add: py-oidc-auth

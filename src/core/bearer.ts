@@ -1,5 +1,5 @@
 /**
- * Bearer-token validation (SPEC §4): jose's `jwtVerify` against the IdP's
+ * Bearer-token validation (README "Guards"): jose's `jwtVerify` against the IdP's
  * JWKS, cached and refetched on an unknown `kid` no more often than the
  * cooldown (see keyset.ts). Only asymmetric algorithms from the allow-list are
  * accepted, so `none` and HMAC-with-a-public-key cannot pass. On Node.js,
@@ -13,7 +13,7 @@ import { unauthorized, unavailable } from "./errors.ts";
 import { fastVerify } from "./fast-verify.ts";
 import type { IdentityProvider } from "./idp.ts";
 import { fetchJwks, KeysUnavailable, RefreshingKeySet } from "./keyset.ts";
-import { RetryingLazy } from "./lazy.ts";
+import { Lazy, NETWORK_BACKOFF } from "./lazy.ts";
 import { describeError } from "./log.ts";
 import type { ResolvedOptions } from "./options.ts";
 
@@ -33,13 +33,13 @@ export interface VerifierSettings {
 }
 
 export class TokenVerifier {
-  private readonly settings: RetryingLazy<VerifierSettings>;
+  private readonly settings: Lazy<VerifierSettings>;
 
   constructor(idp: IdentityProvider, options: ResolvedOptions) {
     const timing = { cooldownMs: options.jwksCooldownMs, maxAgeMs: options.jwksMaxAgeMs };
     const logFailure = (error: unknown) =>
       options.logger.error(`Fetching the IdP's JWKS failed: ${describeError(error)}`);
-    this.settings = new RetryingLazy(async () => {
+    this.settings = new Lazy(async () => {
       const jwksUri = await idp.jwksUri();
       const issuer = await idp.issuer();
       return {
@@ -52,7 +52,7 @@ export class TokenVerifier {
           clockTolerance: options.clockToleranceSeconds,
         }),
       };
-    });
+    }, NETWORK_BACKOFF);
   }
 
   /** The token's claims, or an AuthError: 401 for a bad token, 503 when keys cannot be had. */

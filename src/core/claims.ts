@@ -1,6 +1,6 @@
 /**
  * The validated token's claims, and the scope and claim constraints that
- * guards enforce (SPEC §4).
+ * guards enforce (README "Guards").
  */
 
 /** The claims of a validated access token: the standard ones and Keycloak's. */

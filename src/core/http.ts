@@ -13,9 +13,15 @@ export interface AuthRequest {
   authorization: string | undefined;
   /** The `Content-Type` header, if any. */
   contentType: string | undefined;
-  /** Reads the raw body (adapters use `readBody`, which enforces the size limit); only POST endpoints call it. */
-  body: () => Promise<Uint8Array>;
+  /**
+   * The raw body, as the framework has it: a stream of chunks (Node's
+   * request, a web stream's chunks) or what a body parser already read.
+   * Only endpoints that take a form call it; the core limits its size.
+   */
+  body: () => RawBody;
 }
+
+export type RawBody = AsyncIterable<Uint8Array | string> | Uint8Array | string;
 
 export interface AuthResponse {
   status: number;
@@ -48,15 +54,15 @@ function bearerChallenge(error: AuthError): string {
   return `Bearer error="${error.error}", error_description="${description}"`;
 }
 
+const encoder = new TextEncoder();
+
 /** Reads a request body, refusing more than `limit` bytes without buffering them. */
-export async function readBody(
-  chunks: AsyncIterable<Uint8Array | string>,
-  limit: number,
-): Promise<Uint8Array> {
+async function readBody(raw: RawBody, limit: number): Promise<Uint8Array> {
+  const chunks = typeof raw === "string" || raw instanceof Uint8Array ? [raw] : raw;
   const parts: Uint8Array[] = [];
   let size = 0;
   for await (const chunk of chunks) {
-    const bytes = typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk;
+    const bytes = typeof chunk === "string" ? encoder.encode(chunk) : chunk;
     size += bytes.byteLength;
     if (size > limit) throw payloadTooLarge(limit);
     parts.push(bytes);
@@ -70,13 +76,13 @@ export async function readBody(
   return body;
 }
 
-export const payloadTooLarge = (limit: number) =>
+const payloadTooLarge = (limit: number) =>
   new AuthError(413, "invalid_request", `The request body exceeds ${limit} bytes.`);
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
-/** Parses an `application/x-www-form-urlencoded` body. */
-export async function parseForm(request: AuthRequest): Promise<URLSearchParams> {
+/** Parses an `application/x-www-form-urlencoded` body of at most `limit` bytes. */
+export async function parseForm(request: AuthRequest, limit: number): Promise<URLSearchParams> {
   const mediaType = request.contentType?.split(";")[0]?.trim().toLowerCase();
   if (mediaType !== "application/x-www-form-urlencoded") {
     throw new AuthError(
@@ -85,7 +91,7 @@ export async function parseForm(request: AuthRequest): Promise<URLSearchParams> 
       "The request body must be application/x-www-form-urlencoded.",
     );
   }
-  const body = await request.body();
+  const body = await readBody(request.body(), limit);
   let text: string;
   try {
     text = utf8.decode(body);

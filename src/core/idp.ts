@@ -1,11 +1,11 @@
 /**
  * Everything that talks to the identity provider, through openid-client.
- * Discovery is lazy and retried with backoff (SPEC §7); every IdP failure
+ * Discovery is lazy and retried with backoff (README "Configuration"); every IdP failure
  * becomes an `AuthError` whose text is ours, never the IdP's.
  */
 import * as client from "openid-client";
 import { AuthError, badRequest, safeErrorCode, unavailable } from "./errors.ts";
-import { RetryingLazy } from "./lazy.ts";
+import { Lazy, NETWORK_BACKOFF } from "./lazy.ts";
 import { describeError } from "./log.ts";
 import type { ResolvedOptions } from "./options.ts";
 
@@ -23,10 +23,10 @@ const PASSED_THROUGH: Record<string, string> = {
 };
 
 export class IdentityProvider {
-  private readonly configuration: RetryingLazy<client.Configuration>;
+  private readonly configuration: Lazy<client.Configuration>;
 
   constructor(private readonly options: ResolvedOptions) {
-    this.configuration = new RetryingLazy(() => this.discover());
+    this.configuration = new Lazy(() => this.discover(), NETWORK_BACKOFF);
   }
 
   /** The client configuration, discovered on first use. */

@@ -1,10 +1,21 @@
 /**
- * A value fetched on first use (discovery, JWKS): one fetch shared by all
- * concurrent callers; after a failure, callers fail fast until a backoff
- * delay has passed, then the next caller tries again. A failure is never
- * cached for good.
+ * A value made on first use (discovery, a JWKS, a store connection): one
+ * attempt shared by all concurrent callers. A failure is never kept for
+ * good: after `backoff.firstMs` (doubling per failure up to `maxMs`) the
+ * next caller tries again; before that, callers fail fast with the same
+ * error. Without a backoff the very next call tries again.
  */
-export class RetryingLazy<T> {
+export interface Backoff {
+  firstMs: number;
+  maxMs: number;
+}
+
+const NO_BACKOFF: Backoff = { firstMs: 0, maxMs: 0 };
+
+/** For what lives on the network (discovery, key sets, stores): from 250 ms up to 30 s. */
+export const NETWORK_BACKOFF: Backoff = { firstMs: 250, maxMs: 30_000 };
+
+export class Lazy<T> {
   private value: T | undefined;
   private inFlight: Promise<T> | undefined;
   private failures = 0;
@@ -12,11 +23,11 @@ export class RetryingLazy<T> {
   private lastError: unknown;
 
   constructor(
-    private readonly load: () => Promise<T>,
-    private readonly backoff = { firstMs: 250, maxMs: 30_000 },
+    private readonly make: () => Promise<T>,
+    private readonly backoff: Backoff = NO_BACKOFF,
   ) {}
 
-  /** The value if it is already loaded, without waiting. */
+  /** The value if it is already made, without waiting. */
   get current(): T | undefined {
     return this.value;
   }
@@ -25,22 +36,40 @@ export class RetryingLazy<T> {
     if (this.value !== undefined) return Promise.resolve(this.value);
     if (this.inFlight) return this.inFlight;
     if (Date.now() < this.retryAt) return Promise.reject(this.lastError);
-    this.inFlight = this.load().then(
-      (value) => {
-        this.value = value;
-        this.failures = 0;
-        this.inFlight = undefined;
-        return value;
-      },
-      (error: unknown) => {
-        this.failures += 1;
-        const delay = Math.min(this.backoff.maxMs, this.backoff.firstMs * 2 ** (this.failures - 1));
-        this.retryAt = Date.now() + delay;
-        this.lastError = error;
-        this.inFlight = undefined;
-        throw error;
-      },
+    const attempt: Promise<T> = this.make().then(
+      (value) => this.settle(attempt, value),
+      (error: unknown) => this.fail(attempt, error),
     );
-    return this.inFlight;
+    this.inFlight = attempt;
+    return attempt;
+  }
+
+  /** Forgets the value (or the attempt under way) and returns it, e.g. to close it. */
+  take(): Promise<T> | undefined {
+    const taken =
+      this.inFlight ?? (this.value === undefined ? undefined : Promise.resolve(this.value));
+    this.value = undefined;
+    this.inFlight = undefined;
+    return taken;
+  }
+
+  private settle(attempt: Promise<T>, value: T): T {
+    // A take() while the attempt ran: its caller owns the value now.
+    if (this.inFlight !== attempt) return value;
+    this.value = value;
+    this.failures = 0;
+    this.inFlight = undefined;
+    return value;
+  }
+
+  private fail(attempt: Promise<T>, error: unknown): never {
+    if (this.inFlight === attempt) {
+      this.failures += 1;
+      const { firstMs, maxMs } = this.backoff;
+      this.retryAt = Date.now() + Math.min(maxMs, firstMs * 2 ** (this.failures - 1));
+      this.lastError = error;
+      this.inFlight = undefined;
+    }
+    throw error;
   }
 }

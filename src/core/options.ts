@@ -1,13 +1,14 @@
 /**
- * Configuration: the camelCase of py-oidc-auth's names (SPEC §2) plus what
- * security needs. `resolveOptions` checks everything once, at construction,
- * so nothing on a request path parses configuration again.
+ * The core's configuration: the camelCase of py-oidc-auth's names (README
+ * "Configuration") plus what security needs. `resolveOptions` checks
+ * everything once, at construction, so nothing on a request path parses
+ * configuration again. Broker mode's options are the broker's own
+ * (broker/options.ts).
  */
-import type { BrokerStore } from "../stores/types.ts";
 import type { ClaimConstraints } from "./claims.ts";
 import { consoleLogger, type Logger } from "./log.ts";
 
-export interface OIDCAuthOptions {
+export interface CoreOptions {
   /** The client id registered at the IdP. */
   clientId: string;
   /** The client secret; absent for a public client. */
@@ -71,47 +72,6 @@ export interface OIDCAuthOptions {
   maxBodyBytes?: number;
   /** Receives warnings and errors. Default: the console. */
   logger?: Logger;
-
-  /** Broker mode (SPEC §5): mint the app's own tokens and keep the IdP's refresh tokens in a store. */
-  brokerMode?: boolean;
-  /** Where the broker keeps keys and sessions, e.g. `postgresql://…` (see the README for every form). Default: a SQLite file in the user's data directory for `appName`. */
-  brokerStoreUrl?: string;
-  /** An existing store object; wins over `brokerStoreUrl`. */
-  brokerStore?: BrokerStore;
-  /** The `aud` of minted tokens. Default `"ts-oidc-auth"`. */
-  brokerAudience?: string;
-  /** The `iss` of minted tokens. Default: `proxy` joined with the router prefix. */
-  brokerIssuer?: string;
-  /** Peers whose tokens are accepted: an issuer URL (keys at `<issuer><brokerJwksPath>`) or `{ issuer, jwksUri }`. */
-  trustedIssuers?: Array<string | { issuer: string; jwksUri: string }>;
-  /** Path of the broker's JWKS below the router prefix. Default `/auth/v2/.well-known/jwks.json`. */
-  brokerJwksPath?: string;
-  /** Signature algorithm of new broker keys. Default `"RS256"`. */
-  brokerSigningAlg?: BrokerSigningAlg;
-  /** How long a broker signing key signs before the next one takes over. Default 7 days. */
-  brokerKeyRotationSeconds?: number;
-  /** Lifetime of minted access tokens. Default 600 (at most 900). */
-  brokerAccessTokenSeconds?: number;
-  /** Longest life of a broker session (its refresh tokens). Default 30 days, shorter when the IdP's refresh token expires sooner. */
-  brokerSessionSeconds?: number;
-  /** How long a rotated refresh token still returns the same new token pair (a retry after a lost response). 0 switches it off. Default 5. */
-  refreshGraceSeconds?: number;
-}
-
-export type BrokerSigningAlg = "RS256" | "ES256" | "EdDSA";
-
-export interface ResolvedBrokerOptions {
-  storeUrl: string | undefined;
-  store: BrokerStore | undefined;
-  audience: string;
-  issuer: string | undefined;
-  trustedIssuers: Array<{ issuer: string; jwksUri: URL }>;
-  jwksPath: string;
-  signingAlg: BrokerSigningAlg;
-  keyRotationSeconds: number;
-  accessTokenSeconds: number;
-  sessionSeconds: number;
-  refreshGraceSeconds: number;
 }
 
 export const ASYMMETRIC_ALGORITHMS = [
@@ -128,33 +88,7 @@ export const ASYMMETRIC_ALGORITHMS = [
   "Ed25519",
 ] as const;
 
-export interface ResolvedOptions {
-  clientId: string;
-  clientSecret: string | undefined;
-  discoveryUrl: URL;
-  scopes: string[];
-  audience: string;
-  claims: ClaimConstraints;
-  proxy: URL | undefined;
-  offlineAccess: boolean;
-  timeoutMs: number;
-  jwksUri: URL | undefined;
-  issuer: string | undefined;
-  appName: string;
-  allowedRedirectUris: string[] | undefined;
-  secret: Uint8Array | undefined;
-  clockToleranceSeconds: number;
-  algorithms: string[];
-  jwksCooldownMs: number;
-  jwksMaxAgeMs: number;
-  tokenCacheSize: number;
-  tokenCacheMaxAgeMs: number;
-  loginTimeoutSeconds: number;
-  maxBodyBytes: number;
-  logger: Logger;
-  /** Present in broker mode only. */
-  broker: ResolvedBrokerOptions | undefined;
-}
+export type ResolvedOptions = ReturnType<typeof resolveOptions>;
 
 export class ConfigurationError extends Error {
   constructor(option: string, problem: string) {
@@ -163,51 +97,49 @@ export class ConfigurationError extends Error {
   }
 }
 
-const KNOWN_OPTIONS = new Set<string>([
-  "clientId",
-  "clientSecret",
-  "discoveryUrl",
-  "scopes",
-  "audience",
-  "claims",
-  "proxy",
-  "offlineAccess",
-  "timeoutMs",
-  "jwksUri",
-  "issuer",
-  "appName",
-  "allowedRedirectUris",
-  "secret",
-  "clockToleranceSeconds",
-  "algorithms",
-  "jwksCooldownMs",
-  "jwksMaxAgeMs",
-  "tokenCacheSize",
-  "tokenCacheMaxAgeMs",
-  "loginTimeoutSeconds",
-  "maxBodyBytes",
-  "logger",
-  "brokerMode",
-  "brokerStoreUrl",
-  "brokerStore",
-  "brokerAudience",
-  "brokerIssuer",
-  "trustedIssuers",
-  "brokerJwksPath",
-  "brokerSigningAlg",
-  "brokerKeyRotationSeconds",
-  "brokerAccessTokenSeconds",
-  "brokerSessionSeconds",
-  "refreshGraceSeconds",
-]);
+/**
+ * Every option's name, checked by the compiler against `CoreOptions`: a
+ * name missing here, or one that is no option, does not compile.
+ */
+export const CORE_OPTION_NAMES = {
+  clientId: true,
+  clientSecret: true,
+  discoveryUrl: true,
+  scopes: true,
+  audience: true,
+  claims: true,
+  proxy: true,
+  offlineAccess: true,
+  timeoutMs: true,
+  jwksUri: true,
+  issuer: true,
+  appName: true,
+  allowedRedirectUris: true,
+  secret: true,
+  clockToleranceSeconds: true,
+  algorithms: true,
+  jwksCooldownMs: true,
+  jwksMaxAgeMs: true,
+  tokenCacheSize: true,
+  tokenCacheMaxAgeMs: true,
+  loginTimeoutSeconds: true,
+  maxBodyBytes: true,
+  logger: true,
+} as const satisfies Record<keyof CoreOptions, true>;
 
-export function resolveOptions(options: OIDCAuthOptions): ResolvedOptions {
+/**
+ * Checks the core's options; `otherNames` are the options of whoever else
+ * reads the same object (broker mode), which are theirs to check.
+ */
+export function resolveOptions(options: CoreOptions, otherNames: readonly string[] = []) {
   if (typeof options !== "object" || options === null) {
     throw new ConfigurationError("options", "expected an object");
   }
   // A misspelt option would otherwise be ignored in silence.
   for (const key of Object.keys(options)) {
-    if (!KNOWN_OPTIONS.has(key)) throw new ConfigurationError(key, "unknown option");
+    if (!Object.hasOwn(CORE_OPTION_NAMES, key) && !otherNames.includes(key)) {
+      throw new ConfigurationError(key, "unknown option");
+    }
   }
   const algorithms = options.algorithms ?? [...ASYMMETRIC_ALGORITHMS];
   for (const alg of algorithms) {
@@ -249,88 +181,17 @@ export function resolveOptions(options: OIDCAuthOptions): ResolvedOptions {
     loginTimeoutSeconds: positive(options.loginTimeoutSeconds ?? 600, "loginTimeoutSeconds"),
     maxBodyBytes: positive(options.maxBodyBytes ?? 16_384, "maxBodyBytes"),
     logger: options.logger ?? consoleLogger,
-    broker: options.brokerMode ? resolveBrokerOptions(options) : undefined,
   };
 }
 
-const SIGNING_ALGS: readonly BrokerSigningAlg[] = ["RS256", "ES256", "EdDSA"];
-
-function resolveBrokerOptions(options: OIDCAuthOptions): ResolvedBrokerOptions {
-  const jwksPath = options.brokerJwksPath ?? "/auth/v2/.well-known/jwks.json";
-  if (!jwksPath.startsWith("/"))
-    throw new ConfigurationError("brokerJwksPath", 'must start with "/"');
-  const signingAlg = options.brokerSigningAlg ?? "RS256";
-  if (!SIGNING_ALGS.includes(signingAlg)) {
-    throw new ConfigurationError("brokerSigningAlg", `expected one of ${SIGNING_ALGS.join(", ")}`);
-  }
-  const accessTokenSeconds = positive(
-    options.brokerAccessTokenSeconds ?? 600,
-    "brokerAccessTokenSeconds",
-  );
-  if (accessTokenSeconds > 900) {
-    throw new ConfigurationError(
-      "brokerAccessTokenSeconds",
-      "at most 900: access tokens stay valid after logout, so they must be short",
-    );
-  }
-  if (
-    options.brokerStore !== undefined &&
-    typeof options.brokerStore?.consumeRefreshToken !== "function"
-  ) {
-    throw new ConfigurationError(
-      "brokerStore",
-      "expected a BrokerStore (e.g. new MongoDBBrokerStore({ db }))",
-    );
-  }
-  return {
-    storeUrl:
-      options.brokerStoreUrl === undefined
-        ? undefined
-        : nonEmptyString(options.brokerStoreUrl, "brokerStoreUrl"),
-    store: options.brokerStore,
-    audience: nonEmptyString(options.brokerAudience ?? "ts-oidc-auth", "brokerAudience"),
-    issuer:
-      options.brokerIssuer === undefined
-        ? undefined
-        : httpUrl(options.brokerIssuer, "brokerIssuer").href.replace(/\/$/, ""),
-    trustedIssuers: (options.trustedIssuers ?? []).map((entry) => trustedIssuer(entry, jwksPath)),
-    jwksPath,
-    signingAlg,
-    keyRotationSeconds: positive(
-      options.brokerKeyRotationSeconds ?? 7 * 86_400,
-      "brokerKeyRotationSeconds",
-    ),
-    accessTokenSeconds,
-    sessionSeconds: positive(options.brokerSessionSeconds ?? 30 * 86_400, "brokerSessionSeconds"),
-    refreshGraceSeconds: nonNegative(options.refreshGraceSeconds ?? 5, "refreshGraceSeconds"),
-  };
-}
-
-function trustedIssuer(
-  entry: string | { issuer: string; jwksUri: string },
-  jwksPath: string,
-): { issuer: string; jwksUri: URL } {
-  if (typeof entry === "string") {
-    const issuer = httpUrl(entry, "trustedIssuers").href.replace(/\/$/, "");
-    return { issuer, jwksUri: new URL(`${issuer}${jwksPath}`) };
-  }
-  if (typeof entry !== "object" || entry === null) {
-    throw new ConfigurationError("trustedIssuers", "expected issuer URLs or { issuer, jwksUri }");
-  }
-  return {
-    issuer: nonEmptyString(entry.issuer, "trustedIssuers"),
-    jwksUri: httpUrl(entry.jwksUri, "trustedIssuers"),
-  };
-}
-
-function nonEmptyString(value: unknown, option: string): string {
+export function nonEmptyString(value: unknown, option: string): string {
   if (typeof value !== "string" || value.trim() === "") {
     throw new ConfigurationError(option, "expected a non-empty string");
   }
   return value;
 }
 
-function httpUrl(value: unknown, option: string): URL {
+export function httpUrl(value: unknown, option: string): URL {
   const text = nonEmptyString(value, option);
   const url = URL.canParse(text) ? new URL(text) : undefined;
   if (url?.protocol !== "https:" && url?.protocol !== "http:") {
@@ -339,21 +200,21 @@ function httpUrl(value: unknown, option: string): URL {
   return url;
 }
 
-function positive(value: unknown, option: string): number {
+export function positive(value: unknown, option: string): number {
   if (typeof value !== "number" || !(value > 0) || !Number.isFinite(value)) {
     throw new ConfigurationError(option, "expected a positive number");
   }
   return value;
 }
 
-function nonNegative(value: unknown, option: string): number {
+export function nonNegative(value: unknown, option: string): number {
   if (typeof value !== "number" || !(value >= 0) || !Number.isFinite(value)) {
     throw new ConfigurationError(option, "expected a number of at least 0");
   }
   return value;
 }
 
-function count(value: unknown, option: string): number {
+export function count(value: unknown, option: string): number {
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
     throw new ConfigurationError(option, "expected a whole number of at least 0");
   }

@@ -4,16 +4,26 @@
  */
 export async function importPeer<T>(
   packageName: string,
+  /** Who needs it, e.g. `ts-oidc-auth/express` or `The PostgreSQL broker store`. */
   usedBy: string,
   // A caller may pass `() => import("literal")`, which bundlers can follow.
-  load: () => Promise<unknown> = () => import(packageName),
+  load: () => Promise<T> = () => import(packageName) as Promise<T>,
 ): Promise<T> {
   try {
-    return (await load()) as T;
+    return await load();
   } catch (error) {
-    if ((error as { code?: unknown }).code === "ERR_MODULE_NOT_FOUND") {
-      throw new Error(`${usedBy} needs the "${packageName}" package: npm install ${packageName}`);
+    if (isModuleNotFound(error, packageName)) {
+      throw new Error(`${usedBy} needs the "${packageName}" package: npm install ${packageName}`, {
+        cause: error,
+      });
     }
     throw error;
   }
+}
+
+function isModuleNotFound(error: unknown, packageName: string): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  // Only the package itself: a missing dependency *inside* it is another problem.
+  return code === "ERR_MODULE_NOT_FOUND" && error.message.includes(`'${packageName}'`);
 }

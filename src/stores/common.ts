@@ -1,73 +1,15 @@
 /**
- * Pieces every backend shares: loading an optional driver, checking name
- * prefixes, and the rules that turn a token and its session into a
+ * Pieces every backend shares: checking name prefixes, and the rules that turn a token and its session into a
  * consume result.
  */
 import type { ConsumeResult, RefreshTokenRecord, SessionRecord } from "./types.ts";
 
-/** Current time in unix seconds, the unit of every time in the store. */
-export function nowSeconds(): number {
-  return Math.floor(Date.now() / 1000);
-}
-
-/**
- * A start-up step (connecting, creating tables) run once and shared by all
- * callers. A failure is not kept: the next call tries again.
- */
-export class Lazy<T> {
-  private promise: Promise<T> | undefined;
-
-  constructor(private readonly start: () => Promise<T>) {}
-
-  get(): Promise<T> {
-    this.promise ??= this.start().catch((error: unknown) => {
-      this.promise = undefined;
-      throw error;
-    });
-    return this.promise;
-  }
-
-  /** Forgets the result and returns what had been started, if anything. */
-  take(): Promise<T> | undefined {
-    const started = this.promise;
-    this.promise = undefined;
-    return started;
-  }
-}
+export { Lazy } from "../core/lazy.ts";
+export { nowSeconds } from "../core/time.ts";
 
 /** A record is live while `now` is before its expiry. */
 export function isLive(record: { expiresAt: number }, now: number): boolean {
   return record.expiresAt > now;
-}
-
-/**
- * Imports a driver that is an optional peer dependency. A missing package
- * becomes an error that says what to install instead of a bare
- * ERR_MODULE_NOT_FOUND.
- */
-export async function loadDriver<T>(
-  storeName: string,
-  packageName: string,
-  load: () => Promise<T>,
-): Promise<T> {
-  try {
-    return await load();
-  } catch (error) {
-    if (isModuleNotFound(error, packageName)) {
-      throw new Error(
-        `The ${storeName} broker store needs the "${packageName}" package: npm install ${packageName}`,
-        { cause: error },
-      );
-    }
-    throw error;
-  }
-}
-
-function isModuleNotFound(error: unknown, packageName: string): boolean {
-  if (!(error instanceof Error)) return false;
-  const code = (error as { code?: unknown }).code;
-  // Only the driver itself: a missing dependency *inside* it is another problem.
-  return code === "ERR_MODULE_NOT_FOUND" && error.message.includes(`'${packageName}'`);
 }
 
 /** Constructor check: at least one of the named options must be given. */

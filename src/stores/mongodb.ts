@@ -13,12 +13,12 @@
  * leaves at most an unused next token, which expires.
  */
 import type { Collection, Db, Document, MongoClient } from "mongodb";
+import { importPeer } from "../core/peer.ts";
 import {
   checkNamePrefix,
   DEFAULT_NAME_PREFIX,
   isLive,
   Lazy,
-  loadDriver,
   nowSeconds,
   ROTATION_NOT_CLAIMED,
   ROTATION_SESSION_GONE,
@@ -101,7 +101,11 @@ export class MongoDBBrokerStore implements BrokerStore {
   private async connect(): Promise<Connection> {
     if (this.options.db) return { collections: this.collectionsOf(this.options.db) };
     const url = this.options.url ?? "";
-    const { MongoClient } = await loadDriver("MongoDB", "mongodb", () => import("mongodb"));
+    const { MongoClient } = await importPeer(
+      "mongodb",
+      "The MongoDB broker store",
+      () => import("mongodb"),
+    );
     const client = new MongoClient(url);
     await client.connect();
     const db = client.db(this.options.dbName ?? databaseFromUrl(url) ?? "ts_oidc_auth");

@@ -1,6 +1,7 @@
 /** MySQL and MariaDB through `mysql2/promise`. */
 import type { Pool, PoolConnection } from "mysql2/promise";
-import { loadDriver, requireOneOf } from "./common.ts";
+import { importPeer } from "../core/peer.ts";
+import { requireOneOf } from "./common.ts";
 import {
   pooledConnection,
   type Row,
@@ -52,7 +53,11 @@ export class MySQLBrokerStore extends SqlBrokerStore {
 
 async function openMySQL(options: MySQLBrokerStoreOptions): Promise<SqlConnection> {
   if (options.pool) return mysqlConnection(options.pool, false);
-  const { createPool } = await loadDriver("MySQL", "mysql2", () => import("mysql2/promise"));
+  const { createPool } = await importPeer(
+    "mysql2",
+    "The MySQL broker store",
+    () => import("mysql2/promise"),
+  );
   return mysqlConnection(createPool(mysqlUrl(options.url ?? "")), true);
 }
 

@@ -1,6 +1,7 @@
 /** PostgreSQL through node-postgres (`pg`). */
 import type { Pool, PoolClient } from "pg";
-import { loadDriver, requireOneOf } from "./common.ts";
+import { importPeer } from "../core/peer.ts";
+import { requireOneOf } from "./common.ts";
 import {
   onConflictDialect,
   pooledConnection,
@@ -39,7 +40,7 @@ export class PostgresBrokerStore extends SqlBrokerStore {
 
 async function openPostgres(options: PostgresBrokerStoreOptions): Promise<SqlConnection> {
   if (options.pool) return postgresConnection(options.pool, false);
-  const { Pool } = await loadDriver("PostgreSQL", "pg", () => import("pg"));
+  const { Pool } = await importPeer("pg", "The PostgreSQL broker store", () => import("pg"));
   const pool = new Pool({ connectionString: options.url });
   // Without a listener, an idle connection dropped by the server would crash
   // the process; the next query reconnects and reports any real problem.

@@ -15,10 +15,10 @@
  */
 import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
+import { importPeer } from "../core/peer.ts";
 import {
   isLive,
   Lazy,
-  loadDriver,
   nowSeconds,
   ROTATION_NOT_CLAIMED,
   ROTATION_SESSION_GONE,
@@ -161,7 +161,11 @@ export class RedisBrokerStore implements BrokerStore {
 
   private async connect(): Promise<Redis> {
     if (this.options.client) return this.options.client;
-    const { Redis } = await loadDriver("Redis", "ioredis", () => import("ioredis"));
+    const { Redis } = await importPeer(
+      "ioredis",
+      "The Redis broker store",
+      () => import("ioredis"),
+    );
     return new Redis(this.options.url ?? "", { lazyConnect: true });
   }
 

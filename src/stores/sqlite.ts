@@ -9,7 +9,8 @@ import { mkdir } from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import type BetterSqlite3 from "better-sqlite3";
-import { loadDriver, requireOneOf } from "./common.ts";
+import { importPeer } from "../core/peer.ts";
+import { requireOneOf } from "./common.ts";
 import {
   checkStep,
   onConflictDialect,
@@ -54,9 +55,9 @@ export class SQLiteBrokerStore extends SqlBrokerStore {
 async function openSQLite(options: SQLiteBrokerStoreOptions): Promise<SqlConnection> {
   if (options.database) return sqliteConnection(options.database, false);
   const path = options.path ?? ":memory:";
-  const { default: Database } = await loadDriver(
-    "SQLite",
+  const { default: Database } = await importPeer(
     "better-sqlite3",
+    "The SQLite broker store",
     () => import("better-sqlite3"),
   );
   if (path !== ":memory:") await mkdir(dirname(path), { recursive: true, mode: 0o700 });

@@ -1,7 +1,8 @@
 /**
  * The adapters under test. Each entry builds the same small app in its
- * framework's own idiom: the auth router (with the seed's custom
- * `auth-ports` route added to it) and protected routes. The conformance
+ * framework's own idiom: the auth router, with the seed's custom
+ * `auth-ports` route added to it exactly as the seed writes it (a path
+ * relative to the router, served below its prefix), and protected routes. The conformance
  * suite runs every test against every entry: adding an adapter means adding
  * an entry here, not copying tests.
  */
@@ -54,7 +55,7 @@ const express: AdapterFixture = {
     const { ExpressOIDCAuth } = await import("../../src/adapters/express.ts");
     const auth = new ExpressOIDCAuth(options);
     const router = auth.createAuthRouter(routerOptions);
-    router.get(`${routerOptions.prefix ?? ""}/auth/v2/auth-ports`, (_req, res) => {
+    router.get("/auth/v2/auth-ports", (_req, res) => {
       res.json(AUTH_PORTS);
     });
     const app = expressApp();
@@ -79,10 +80,8 @@ async function webApp(options: OIDCAuthOptions, routerOptions: RouterOptions) {
   const { WebOIDCAuth, notFound } = await import("../../src/adapters/web.ts");
   const auth = new WebOIDCAuth(options);
   const authHandler = auth.handler(routerOptions);
+  authHandler.get("/auth/v2/auth-ports", async () => Response.json(AUTH_PORTS));
   const routes = new Map<string, FetchFunction>();
-  routes.set(`${routerOptions.prefix ?? ""}/auth/v2/auth-ports`, async () =>
-    Response.json(AUTH_PORTS),
-  );
   for (const route of PROTECTED_ROUTES) {
     const guard = route.optional
       ? auth.optional(route.requirement)

@@ -5,9 +5,10 @@
  */
 import type { CanActivate, ExecutionContext } from "@nestjs/common";
 import type { HttpAdapterHost, Reflector } from "@nestjs/core";
+import type { AuthCore } from "../../core/auth-core.ts";
 import type { IDToken, Requirement } from "../../core/claims.ts";
+import type { Guard } from "../../core/guard.ts";
 import type { AuthResponse } from "../../core/http.ts";
-import type { Guard, OIDCAuth } from "../../core/oidc-auth.ts";
 import { common, core } from "./peers.ts";
 
 const { applyDecorators, createParamDecorator, HttpException, Inject, Injectable } = common;
@@ -40,7 +41,7 @@ export class OIDCAuthGuard implements CanActivate {
   private readonly fallback: Guard;
 
   constructor(
-    @Inject(OIDC_AUTH) private readonly auth: OIDCAuth,
+    @Inject(OIDC_AUTH) private readonly auth: AuthCore,
     @Inject(core.Reflector) private readonly reflector: Reflector,
     @Inject(core.HttpAdapterHost) private readonly adapterHost: HttpAdapterHost,
   ) {

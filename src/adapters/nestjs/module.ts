@@ -12,6 +12,7 @@
  */
 import type { DynamicModule, FactoryProvider, ModuleMetadata } from "@nestjs/common";
 import type { AbstractHttpAdapter, HttpAdapterHost } from "@nestjs/core";
+import type { AuthCore } from "../../core/auth-core.ts";
 import { OIDCAuth, type OIDCAuthOptions, type RouterOptions } from "../../index.ts";
 import { OIDC_AUTH, OIDCAuthGuard } from "./guard.ts";
 import { common, core } from "./peers.ts";
@@ -68,28 +69,28 @@ export class OIDCAuthModule {
   }
 }
 
-type Mount = (adapter: AbstractHttpAdapter, auth: OIDCAuth, router: RouterOptions) => void;
+type Mount = (adapter: AbstractHttpAdapter, auth: AuthCore, router: RouterOptions) => void;
 
 /** Per platform (`adapter.getType()`), how to mount the endpoints; loaded on demand. */
 const PLATFORMS: Record<string, () => Promise<Mount>> = {
   express: async () => {
-    const { expressAuthRouter } = await import("../express.ts");
-    return (adapter, auth, router) => adapter.use(expressAuthRouter(auth, router));
+    const { expressAuth } = await import("../express.ts");
+    return (adapter, auth, router) => adapter.use(expressAuth(auth).createAuthRouter(router));
   },
   fastify: async () => {
-    const { fastifyAuthPlugin } = await import("../fastify.ts");
-    type Plugin = ReturnType<typeof fastifyAuthPlugin>;
+    const { fastifyAuth } = await import("../fastify.ts");
+    type Plugin = ReturnType<ReturnType<typeof fastifyAuth>["plugin"]>;
     return (adapter, auth, { prefix, ...paths }) => {
       const fastify = adapter.getInstance<{
         register(p: Plugin, o: { prefix: string }): unknown;
       }>();
-      fastify.register(fastifyAuthPlugin(auth, paths), { prefix: prefix ?? "" });
+      fastify.register(fastifyAuth(auth).plugin(paths), { prefix: prefix ?? "" });
     };
   },
 };
 
 async function mountEndpoints(
-  auth: OIDCAuth,
+  auth: AuthCore,
   options: OIDCAuthModuleOptions,
   host: HttpAdapterHost,
 ): Promise<void> {

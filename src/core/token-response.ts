@@ -1,9 +1,11 @@
 /**
- * The token JSON clients read (SPEC §3): py-oidc-auth's `expires` and
- * `refresh_expires` (unix seconds) plus the standard `expires_in`.
+ * The token JSON clients read (README "Endpoints"): py-oidc-auth's `expires`
+ * and `refresh_expires` (unix seconds) plus the standard `expires_in`
+ * (RFC 6749 §5.1).
  */
 import { decodeJwt } from "jose";
 import type { TokenSet } from "./idp.ts";
+import { nowSeconds } from "./time.ts";
 
 export interface TokenResponseBody {
   access_token: string;
@@ -37,8 +39,6 @@ export function tokenResponseBody(tokens: TokenSet, now = nowSeconds()): TokenRe
   if (tokens.id_token) body.id_token = tokens.id_token;
   return body;
 }
-
-export const nowSeconds = () => Math.floor(Date.now() / 1000);
 
 function numberField(secondsFromNow: unknown, now: number): number | undefined {
   return typeof secondsFromNow === "number" && secondsFromNow > 0

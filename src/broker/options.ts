@@ -1,0 +1,130 @@
+/**
+ * Broker mode's options (README "Broker mode"): named and checked here, by
+ * the broker, on the same options object the core reads.
+ */
+import {
+  ConfigurationError,
+  httpUrl,
+  nonEmptyString,
+  nonNegative,
+  positive,
+} from "../core/options.ts";
+import { DEFAULT_JWKS_PATH } from "../core/paths.ts";
+import type { BrokerStore } from "../stores/types.ts";
+
+export interface BrokerOptions {
+  /** Broker mode: mint the app's own tokens and keep the IdP's refresh tokens in a store. */
+  brokerMode?: boolean;
+  /** Where the broker keeps keys and sessions, e.g. `postgresql://…` (see the README for every form). Default: a SQLite file in the user's data directory for `appName`. */
+  brokerStoreUrl?: string;
+  /** An existing store object; wins over `brokerStoreUrl`. */
+  brokerStore?: BrokerStore;
+  /** The `aud` of minted tokens. Default `"ts-oidc-auth"`. */
+  brokerAudience?: string;
+  /** The `iss` of minted tokens. Default: `proxy` joined with the router prefix. */
+  brokerIssuer?: string;
+  /** Peers whose tokens are accepted: an issuer URL (keys at `<issuer><brokerJwksPath>`) or `{ issuer, jwksUri }`. */
+  trustedIssuers?: Array<string | { issuer: string; jwksUri: string }>;
+  /** Path of the broker's JWKS below the router prefix. Default `/auth/v2/.well-known/jwks.json`. */
+  brokerJwksPath?: string;
+  /** Signature algorithm of new broker keys. Default `"RS256"`. */
+  brokerSigningAlg?: BrokerSigningAlg;
+  /** How long a broker signing key signs before the next one takes over. Default 7 days. */
+  brokerKeyRotationSeconds?: number;
+  /** Lifetime of minted access tokens. Default 600 (at most 900). */
+  brokerAccessTokenSeconds?: number;
+  /** Longest life of a broker session (its refresh tokens). Default 30 days, shorter when the IdP's refresh token expires sooner. */
+  brokerSessionSeconds?: number;
+  /** How long a rotated refresh token still returns the same new token pair (a retry after a lost response). 0 switches it off. Default 5. */
+  refreshGraceSeconds?: number;
+}
+
+export type BrokerSigningAlg = "RS256" | "ES256" | "EdDSA";
+
+/** Every broker option's name, checked by the compiler against `BrokerOptions`. */
+export const BROKER_OPTION_NAMES = {
+  brokerMode: true,
+  brokerStoreUrl: true,
+  brokerStore: true,
+  brokerAudience: true,
+  brokerIssuer: true,
+  trustedIssuers: true,
+  brokerJwksPath: true,
+  brokerSigningAlg: true,
+  brokerKeyRotationSeconds: true,
+  brokerAccessTokenSeconds: true,
+  brokerSessionSeconds: true,
+  refreshGraceSeconds: true,
+} as const satisfies Record<keyof BrokerOptions, true>;
+
+export type ResolvedBrokerOptions = ReturnType<typeof resolveBrokerOptions>;
+
+const SIGNING_ALGS: readonly BrokerSigningAlg[] = ["RS256", "ES256", "EdDSA"];
+
+export function resolveBrokerOptions(options: BrokerOptions) {
+  const jwksPath = options.brokerJwksPath ?? DEFAULT_JWKS_PATH;
+  if (!jwksPath.startsWith("/"))
+    throw new ConfigurationError("brokerJwksPath", 'must start with "/"');
+  const signingAlg = options.brokerSigningAlg ?? "RS256";
+  if (!SIGNING_ALGS.includes(signingAlg)) {
+    throw new ConfigurationError("brokerSigningAlg", `expected one of ${SIGNING_ALGS.join(", ")}`);
+  }
+  const accessTokenSeconds = positive(
+    options.brokerAccessTokenSeconds ?? 600,
+    "brokerAccessTokenSeconds",
+  );
+  if (accessTokenSeconds > 900) {
+    throw new ConfigurationError(
+      "brokerAccessTokenSeconds",
+      "at most 900: access tokens stay valid after logout, so they must be short",
+    );
+  }
+  if (
+    options.brokerStore !== undefined &&
+    typeof options.brokerStore?.consumeRefreshToken !== "function"
+  ) {
+    throw new ConfigurationError(
+      "brokerStore",
+      "expected a BrokerStore (e.g. new MongoDBBrokerStore({ db }))",
+    );
+  }
+  return {
+    storeUrl:
+      options.brokerStoreUrl === undefined
+        ? undefined
+        : nonEmptyString(options.brokerStoreUrl, "brokerStoreUrl"),
+    store: options.brokerStore,
+    audience: nonEmptyString(options.brokerAudience ?? "ts-oidc-auth", "brokerAudience"),
+    issuer:
+      options.brokerIssuer === undefined
+        ? undefined
+        : httpUrl(options.brokerIssuer, "brokerIssuer").href.replace(/\/$/, ""),
+    trustedIssuers: (options.trustedIssuers ?? []).map((entry) => trustedIssuer(entry, jwksPath)),
+    jwksPath,
+    signingAlg,
+    keyRotationSeconds: positive(
+      options.brokerKeyRotationSeconds ?? 7 * 86_400,
+      "brokerKeyRotationSeconds",
+    ),
+    accessTokenSeconds,
+    sessionSeconds: positive(options.brokerSessionSeconds ?? 30 * 86_400, "brokerSessionSeconds"),
+    refreshGraceSeconds: nonNegative(options.refreshGraceSeconds ?? 5, "refreshGraceSeconds"),
+  };
+}
+
+function trustedIssuer(
+  entry: string | { issuer: string; jwksUri: string },
+  jwksPath: string,
+): { issuer: string; jwksUri: URL } {
+  if (typeof entry === "string") {
+    const issuer = httpUrl(entry, "trustedIssuers").href.replace(/\/$/, "");
+    return { issuer, jwksUri: new URL(`${issuer}${jwksPath}`) };
+  }
+  if (typeof entry !== "object" || entry === null) {
+    throw new ConfigurationError("trustedIssuers", "expected issuer URLs or { issuer, jwksUri }");
+  }
+  return {
+    issuer: nonEmptyString(entry.issuer, "trustedIssuers"),
+    jwksUri: httpUrl(entry.jwksUri, "trustedIssuers"),
+  };
+}

@@ -1,0 +1,103 @@
+/**
+ * The framework-independent core: it owns the endpoints (endpoints/) and
+ * the guards (guard.ts); adapters only translate their framework's request
+ * and response to `AuthRequest` / `AuthResponse`. Whose tokens are handed
+ * out and accepted is the token mode's business: passthrough here, or one
+ * that a `ModePlugin` brings (broker mode, from outside the core).
+ */
+
+import { BasePath } from "./base-path.ts";
+import { TokenVerifier } from "./bearer.ts";
+import type { Requirement } from "./claims.ts";
+import type { EndpointContext } from "./endpoints/context.ts";
+import { asAuthError, type Route, type RouterOptions, routesOf } from "./endpoints/index.ts";
+import { BearerCheck, createGuard, type Guard } from "./guard.ts";
+import { IdentityProvider } from "./idp.ts";
+import { type CoreOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
+import { PassthroughMode } from "./passthrough.ts";
+import { RedirectPolicy } from "./redirects.ts";
+import { LoginStateSealer, MemoryUsedOnceRegistry } from "./state.ts";
+import type { TokenMode } from "./token-mode.ts";
+
+/** What a token mode other than passthrough is built from. */
+export interface ModeServices {
+  options: ResolvedOptions;
+  idp: IdentityProvider;
+  /** The configured secret, or this process's random one. */
+  secret: Uint8Array;
+  /** Where the auth routes are served (fixes the prefix when read). */
+  basePath: BasePath;
+}
+
+/** Brings a token mode and its options into the core. */
+export interface ModePlugin {
+  /** The options it reads from the same object, so the core does not refuse them as unknown. */
+  optionNames: readonly string[];
+  /** Its token mode, or undefined for passthrough. */
+  create(services: ModeServices): TokenMode | undefined;
+}
+
+export class AuthCore {
+  readonly #options: ResolvedOptions;
+  readonly #context: EndpointContext;
+  readonly #bearer: BearerCheck;
+  readonly #basePath: BasePath;
+
+  constructor(options: CoreOptions, plugin?: ModePlugin) {
+    const resolved = resolveOptions(options, plugin?.optionNames);
+    const idp = new IdentityProvider(resolved);
+    const idpTokens = new TokenVerifier(idp, resolved);
+    const secret = resolved.secret ?? crypto.getRandomValues(new Uint8Array(32));
+    this.#basePath = new BasePath(resolved.proxy);
+    const mode: TokenMode =
+      plugin?.create({ options: resolved, idp, secret, basePath: this.#basePath }) ??
+      new PassthroughMode(idp, idpTokens, resolved.logger);
+    this.#options = resolved;
+    this.#bearer = new BearerCheck((token) => mode.verify(token), resolved);
+    this.#context = {
+      options: resolved,
+      idp,
+      mode,
+      idpTokens,
+      loginState: new LoginStateSealer(
+        secret,
+        resolved.loginTimeoutSeconds,
+        mode.usedOnce ?? new MemoryUsedOnceRegistry(),
+      ),
+      redirects: new RedirectPolicy(resolved.allowedRedirectUris),
+      verifyBearer: (authorization) => this.#bearer.claims(authorization),
+    };
+    warnAboutDefaults(resolved, this.#context.redirects);
+  }
+
+  /**
+   * The enabled endpoints with their paths below `router.prefix`, for an
+   * adapter to mount. The first router fixes the prefix (see base-path.ts).
+   */
+  routes(router: RouterOptions = {}): Route[] {
+    this.#basePath.use(router.prefix);
+    return routesOf(this.#context, router);
+  }
+
+  /** A guard for `required()` (optional false) or `optional()` (true), compiled once. */
+  guard(requirement: Requirement = {}, optional = false): Guard {
+    const logger = this.#options.logger;
+    return createGuard(this.#bearer, requirement, this.#options, optional, (error) =>
+      asAuthError(error, logger),
+    );
+  }
+}
+
+function warnAboutDefaults(options: ResolvedOptions, redirects: RedirectPolicy): void {
+  const { logger, secret } = options;
+  if (secret === undefined) {
+    logger.warn(
+      'No "secret" configured: login state is sealed with a random per-process key, so a login started on one instance (or before a restart) cannot finish on another. Configure "secret" (32+ random bytes) to share logins between instances.',
+    );
+  }
+  if (!redirects.restricted) {
+    logger.warn(
+      'No "allowedRedirectUris" configured: /login and /logout accept any http(s) redirect URI. Configure the allow-list to rule out open redirects.',
+    );
+  }
+}

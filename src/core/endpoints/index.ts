@@ -1,0 +1,102 @@
+/**
+ * The auth router's endpoints (one file each in this folder) and the routes
+ * an adapter mounts: each enabled endpoint with its method, its path below
+ * the prefix, and a handler that answers every failure as a JSON error.
+ */
+import { AuthError } from "../errors.ts";
+import { type AuthRequest, type AuthResponse, errorResponse } from "../http.ts";
+import { describeError, type Logger } from "../log.ts";
+import { DEFAULT_PATHS, METADATA_PATHS } from "../paths.ts";
+import { callback } from "./callback.ts";
+import type { Endpoint, EndpointContext } from "./context.ts";
+import { deviceFlow } from "./device.ts";
+import { jwks } from "./jwks.ts";
+import { login } from "./login.ts";
+import { logout } from "./logout.ts";
+import { metadata } from "./metadata.ts";
+import { token } from "./token.ts";
+import { userinfo } from "./userinfo.ts";
+
+export type EndpointName = keyof typeof DEFAULT_PATHS | "jwks";
+
+/** Paths of the auth router; each can be renamed, or switched off with `null`. */
+export interface RouterOptions {
+  /** Prefix of every path, e.g. `/api` (README "Endpoints": fixed once per auth object). */
+  prefix?: string;
+  login?: string | null;
+  callback?: string | null;
+  token?: string | null;
+  deviceFlow?: string | null;
+  logout?: string | null;
+  userinfo?: string | null;
+  /** Broker mode only; default `brokerJwksPath`. */
+  jwks?: string | null;
+}
+
+export interface Route {
+  /** The endpoint, or `metadata` for the broker's discovery documents. */
+  name: EndpointName | "metadata";
+  method: "GET" | "POST";
+  /** Path below the prefix, starting with `/`. */
+  path: string;
+  handle(request: AuthRequest): Promise<AuthResponse>;
+}
+
+const ENDPOINTS: Record<keyof typeof DEFAULT_PATHS, { method: Route["method"]; run: Endpoint }> = {
+  login: { method: "GET", run: login },
+  callback: { method: "GET", run: callback },
+  token: { method: "POST", run: token },
+  deviceFlow: { method: "POST", run: deviceFlow },
+  logout: { method: "GET", run: logout },
+  userinfo: { method: "GET", run: userinfo },
+};
+
+/** The enabled endpoints of a router, with their paths below its prefix. */
+export function routesOf(context: EndpointContext, router: RouterOptions): Route[] {
+  const route = (name: Route["name"], method: Route["method"], path: string, run: Endpoint) => ({
+    name,
+    method,
+    path,
+    handle: (request: AuthRequest) => answer(context.options.logger, () => run(context, request)),
+  });
+  const paths = enabledPaths(router);
+  const routes: Route[] = Object.entries(paths).map(([name, path]) => {
+    const { method, run } = ENDPOINTS[name as keyof typeof ENDPOINTS];
+    return route(name as EndpointName, method, path, run);
+  });
+  const { publication } = context.mode;
+  if (publication === undefined) return routes;
+  const jwksPath = router.jwks === undefined ? publication.jwksPath : router.jwks;
+  if (jwksPath !== null) routes.push(route("jwks", "GET", jwksPath, jwks(publication)));
+  const document = metadata(publication, {
+    ...paths,
+    ...(jwksPath === null ? {} : { jwks: jwksPath }),
+  });
+  for (const path of METADATA_PATHS) routes.push(route("metadata", "GET", path, document));
+  return routes;
+}
+
+function enabledPaths(router: RouterOptions): Partial<Record<keyof typeof ENDPOINTS, string>> {
+  const paths: Partial<Record<keyof typeof ENDPOINTS, string>> = {};
+  for (const name of Object.keys(ENDPOINTS) as Array<keyof typeof ENDPOINTS>) {
+    const path = router[name] === undefined ? DEFAULT_PATHS[name] : router[name];
+    if (path !== null) paths[name] = path;
+  }
+  return paths;
+}
+
+/** Runs an endpoint, turning every failure into a JSON error response. */
+async function answer(logger: Logger, run: () => Promise<AuthResponse>): Promise<AuthResponse> {
+  try {
+    return await run();
+  } catch (error) {
+    return errorResponse(asAuthError(error, logger));
+  }
+}
+
+/** An AuthError as it is; anything else is a 500 whose cause is logged without its message. */
+export function asAuthError(error: unknown, logger: Logger): AuthError {
+  if (error instanceof AuthError) return error;
+  logger.error(`Unexpected error: ${describeError(error)}`);
+  return new AuthError(500, "server_error", "An internal error occurred.");
+}

@@ -1,0 +1,57 @@
+/**
+ * Whose tokens the app hands out and accepts. The core's endpoints and
+ * guards speak to this one interface; passthrough mode (passthrough.ts)
+ * relays the IdP's tokens, broker mode (src/broker) mints its own. The
+ * core never knows which one it has.
+ */
+import type { JSONWebKeySet } from "jose";
+import type { IDToken } from "./claims.ts";
+import type { TokenSet } from "./idp.ts";
+import type { UsedOnceRegistry } from "./state.ts";
+import type { TokenResponseBody } from "./token-response.ts";
+
+/** The RFC 8693 §2.2.1 answer of a token exchange. */
+export interface TokenExchangeBody {
+  access_token: string;
+  issued_token_type: string;
+  token_type: "Bearer";
+  expires: number;
+  expires_in: number;
+  scope: string;
+}
+
+/** The endpoints' paths below the router prefix, for published metadata (absent: switched off). */
+export interface EndpointPaths {
+  token?: string;
+  login?: string;
+  deviceFlow?: string;
+  userinfo?: string;
+  jwks?: string;
+}
+
+/** What a mode publishes: its keys and its metadata document (RFC 8414). */
+export interface Publication {
+  /** Path of the JWKS below the router prefix. */
+  jwksPath: string;
+  jwks(): Promise<JSONWebKeySet>;
+  metadata(endpoints: EndpointPaths): Record<string, unknown>;
+}
+
+export interface TokenMode {
+  /** The token JSON after the IdP granted tokens for a login (code or device grant). */
+  issue(tokens: TokenSet): Promise<TokenResponseBody>;
+  /** The token JSON for a client's refresh token. */
+  refresh(refreshToken: string): Promise<TokenResponseBody>;
+  /** RFC 8693: an IdP access token's claims in, a token of this mode out; absent when not offered. */
+  exchange?(subject: IDToken): Promise<TokenExchangeBody>;
+  /** The claims of a bearer token this mode accepts; an AuthError (401, 503) otherwise. */
+  verify(token: string): Promise<IDToken>;
+  /** Logout with a token: ends what it belongs to, if this mode keeps anything. */
+  revoke(token: string): Promise<void>;
+  /** The claims /userinfo answers from: the token's own, completed where the mode can. */
+  userClaims(claims: IDToken, accessToken: string): Promise<Record<string, unknown>>;
+  /** Keys and metadata to serve; absent when the mode publishes none. */
+  publication?: Publication;
+  /** Makes each login state single-use across instances, where the mode has a shared store. */
+  usedOnce?: UsedOnceRegistry;
+}

@@ -1,0 +1,21 @@
+/**
+ * `OIDCAuth`, where the layers meet: the core (src/core) with broker mode
+ * (src/broker) plugged in when `brokerMode` is on. The adapters build on
+ * this class; the core itself knows nothing of the broker.
+ */
+import { Broker } from "./broker/broker.ts";
+import { BROKER_OPTION_NAMES, type BrokerOptions, resolveBrokerOptions } from "./broker/options.ts";
+import { AuthCore } from "./core/auth-core.ts";
+import type { CoreOptions } from "./core/options.ts";
+
+export interface OIDCAuthOptions extends CoreOptions, BrokerOptions {}
+
+export class OIDCAuth extends AuthCore {
+  constructor(options: OIDCAuthOptions) {
+    super(options, {
+      optionNames: Object.keys(BROKER_OPTION_NAMES),
+      create: (services) =>
+        options.brokerMode ? new Broker(resolveBrokerOptions(options), services) : undefined,
+    });
+  }
+}
