@@ -62,9 +62,13 @@ describe("claim and scope requirements", () => {
     assert.ok(unmet({ claims: { "__proto__.toString": "x" } }));
   });
 
-  it("merges the configured default claims under each guard's own", () => {
-    const compiled = compileRequirement({ claims: { "tenant.id": "t1" } }, { roles: "admin" });
-    assert.equal(unmetRequirement(keycloakToken, compiled), undefined);
+  it("applies the configured default claims where a guard names none, else the guard's own", () => {
+    const own = compileRequirement({ claims: { "tenant.id": "t1" } }, { roles: "root" });
+    assert.equal(
+      unmetRequirement(keycloakToken, own),
+      undefined,
+      "the guard's claims replace the defaults",
+    );
     const strict = compileRequirement({}, { roles: "root" });
     assert.ok(unmetRequirement(keycloakToken, strict));
   });
