@@ -10,6 +10,7 @@ import { after, before, describe, it } from "node:test";
 import { type DevIdp, startDevIdp } from "../dev-idp/index.ts";
 import { compileRequirement, flattenRoles, unmetRequirement } from "../src/core/claims.ts";
 import { AuthError } from "../src/core/errors.ts";
+import { type AuthRequest, parseForm } from "../src/core/http.ts";
 import { IdentityProvider } from "../src/core/idp.ts";
 import { RetryingLazy } from "../src/core/lazy.ts";
 import { ConfigurationError, resolveOptions } from "../src/core/options.ts";
@@ -305,5 +306,38 @@ describe("discovery", () => {
     );
     assert.equal(await provider.issuer(), "https://public.example.org/realms/x");
     assert.equal((await provider.jwksUri()).href, `${idp.issuer}/jwks`);
+  });
+});
+
+describe("parseForm", () => {
+  const request = (contentType: string | undefined, body: string): AuthRequest => ({
+    method: "POST",
+    query: new URLSearchParams(),
+    authorization: undefined,
+    contentType,
+    body: async () => new TextEncoder().encode(body),
+  });
+  const status = async (promise: Promise<unknown>) =>
+    promise.then(
+      () => 200,
+      (error: unknown) => (error instanceof AuthError ? error.status : 500),
+    );
+
+  it("reads a request with no body at all as an empty form, so the endpoint can say what is missing", async () => {
+    assert.equal([...(await parseForm(request(undefined, "")))].length, 0);
+    assert.equal([...(await parseForm(request("", "")))].length, 0);
+  });
+
+  it("reads a form body", async () => {
+    const form = await parseForm(
+      request("application/x-www-form-urlencoded; charset=utf-8", "a=1"),
+    );
+    assert.equal(form.get("a"), "1");
+  });
+
+  it("answers 415 for a body of another type or of no declared type", async () => {
+    assert.equal(await status(parseForm(request(undefined, "refresh_token=x"))), 415);
+    assert.equal(await status(parseForm(request("application/json", '{"a":1}'))), 415);
+    assert.equal(await status(parseForm(request("application/json", ""))), 415);
   });
 });

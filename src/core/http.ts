@@ -75,16 +75,20 @@ export const payloadTooLarge = (limit: number) =>
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
-/** Parses an `application/x-www-form-urlencoded` body. */
+/**
+ * Parses an `application/x-www-form-urlencoded` body. A request with no
+ * body at all (no `Content-Type`, nothing sent) is an empty form, so the
+ * endpoint can say which parameter is missing (RFC 6749 §5.2
+ * `invalid_request`); a body of another type is 415.
+ */
 export async function parseForm(request: AuthRequest): Promise<URLSearchParams> {
   const mediaType = request.contentType?.split(";")[0]?.trim().toLowerCase();
-  if (mediaType !== "application/x-www-form-urlencoded") {
-    throw new AuthError(
-      415,
-      "invalid_request",
-      "The request body must be application/x-www-form-urlencoded.",
-    );
+  if (mediaType === undefined || mediaType === "") {
+    const body = await request.body();
+    if (body.byteLength === 0) return new URLSearchParams();
+    throw unsupportedMediaType();
   }
+  if (mediaType !== "application/x-www-form-urlencoded") throw unsupportedMediaType();
   const body = await request.body();
   let text: string;
   try {
@@ -94,6 +98,13 @@ export async function parseForm(request: AuthRequest): Promise<URLSearchParams> 
   }
   return new URLSearchParams(text);
 }
+
+const unsupportedMediaType = () =>
+  new AuthError(
+    415,
+    "invalid_request",
+    "The request body must be application/x-www-form-urlencoded.",
+  );
 
 /**
  * One parameter by any of its names (py-oidc-auth clients send
