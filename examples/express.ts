@@ -34,7 +34,7 @@ app.get("/maybe_me", auth.optional(), (req, res) => {
   res.json({ sub: req.token.sub });
 });
 
-// Scopes and claims: every listed scope, and one accepted value per claim path.
+// Scopes and claims: every listed scope, and every listed value of each claim path.
 app.get(
   "/admin",
   auth.required({ scopes: "myscope", claims: { roles: ["admin"] } }),

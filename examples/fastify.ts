@@ -30,7 +30,7 @@ app.get("/maybe_me", { preHandler: auth.optional() }, async (request) =>
   request.token === undefined ? { anonymous: true } : { sub: request.token.sub },
 );
 
-// Scopes and claims: every listed scope, and one accepted value per claim path.
+// Scopes and claims: every listed scope, and every listed value of each claim path.
 const admins = auth.required({ scopes: "myscope", claims: { roles: ["admin"] } });
 app.get("/admin", { preHandler: admins }, async (request) => ({
   hello: request.token?.preferred_username,

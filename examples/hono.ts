@@ -29,7 +29,7 @@ app.get("/maybe_me", auth.optional(), (c) => {
   return c.json(token === undefined ? { anonymous: true } : { sub: token.sub });
 });
 
-// Scopes and claims: every listed scope, and one accepted value per claim path.
+// Scopes and claims: every listed scope, and every listed value of each claim path.
 app.get("/admin", auth.required({ scopes: "myscope", claims: { roles: ["admin"] } }), (c) =>
   c.json({ hello: c.get("token").preferred_username }),
 );

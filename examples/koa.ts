@@ -31,7 +31,7 @@ router.get("/maybe_me", auth.optional(), (ctx) => {
   ctx.body = token === undefined ? { anonymous: true } : { sub: token.sub };
 });
 
-// Scopes and claims: every listed scope, and one accepted value per claim path.
+// Scopes and claims: every listed scope, and every listed value of each claim path.
 router.get("/admin", auth.required({ scopes: "myscope", claims: { roles: ["admin"] } }), (ctx) => {
   ctx.body = { hello: ctx.state.token?.preferred_username };
 });

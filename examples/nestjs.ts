@@ -1,6 +1,6 @@
 import "reflect-metadata";
 import { Controller, Get, Module } from "@nestjs/common";
-import { NestFactory } from "@nestjs/core";
+import { NestFactory, RouterModule } from "@nestjs/core";
 import {
   type IDToken,
   OIDCAuthModule,
@@ -9,14 +9,17 @@ import {
   Token,
 } from "ts-oidc-auth/nestjs";
 
-// Your own routes beside the auth endpoints, under the same prefix.
-@Controller("api/auth/v2")
+// Your own routes beside the auth endpoints: Nest's RouterModule (below) puts them under /api.
+@Controller("auth/v2")
 class AuthPortsController {
   @Get("auth-ports")
   ports() {
     return { valid_ports: [8080, 8443] };
   }
 }
+
+@Module({ controllers: [AuthPortsController] })
+class AuthRoutesModule {}
 
 // Protected routes: @Token() is the validated token's claims.
 @Controller()
@@ -33,7 +36,7 @@ class MeController {
     return token === undefined ? { anonymous: true } : { sub: token.sub };
   }
 
-  // Scopes and claims: every listed scope, and one accepted value per claim path.
+  // Scopes and claims: every listed scope, and every listed value of each claim path.
   @Get("admin")
   @RequireAuth({ scopes: "myscope", claims: { roles: ["admin"] } })
   admin(@Token() token: IDToken) {
@@ -54,8 +57,11 @@ class MeController {
       audience: process.env.OIDC_AUDIENCE ?? "my-aud",
       router: { prefix: "/api" },
     }),
+    // Your routes of the auth prefix, relative to it, as on the other adapters' routers.
+    AuthRoutesModule,
+    RouterModule.register([{ path: "/api", module: AuthRoutesModule }]),
   ],
-  controllers: [AuthPortsController, MeController],
+  controllers: [MeController],
 })
 class AppModule {}
 

@@ -23,7 +23,7 @@ const maybeMe = auth.optional()(async (_request, token) =>
   Response.json(token === undefined ? { anonymous: true } : { sub: token.sub }),
 );
 
-// Scopes and claims: every listed scope, and one accepted value per claim path.
+// Scopes and claims: every listed scope, and every listed value of each claim path.
 const admin = auth.required({ scopes: "myscope", claims: { roles: ["admin"] } })(
   async (_request, token) => Response.json({ hello: token.preferred_username }),
 );

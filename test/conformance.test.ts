@@ -714,3 +714,23 @@ describe("leaks", () => {
     }
   });
 });
+
+describe("token endpoint without any body", () => {
+  for (const adapter of ADAPTERS) {
+    it(`${adapter.name}: answers 400 invalid_request (no grant), not 415`, async () => {
+      const idp = await startDevIdp(IDP_OPTIONS);
+      const apps: RunningApp[] = [];
+      try {
+        const http = await startClient(adapter, authOptions(idp), apps);
+        // No Content-Type and no body, as `curl -X POST` sends.
+        const response = await fetch(new URL(paths.token, http.baseUrl), { method: "POST" });
+        const reply = { status: response.status, headers: response.headers, text: "", json: {} };
+        reply.json = (await response.json()) as Record<string, unknown>;
+        assertError(reply, 400, "invalid_request");
+      } finally {
+        await Promise.all(apps.map((app) => app.close()));
+        await idp.stop();
+      }
+    });
+  }
+});

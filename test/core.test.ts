@@ -8,8 +8,10 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { type DevIdp, startDevIdp } from "../dev-idp/index.ts";
+import { BROKER_OPTION_NAMES } from "../src/broker/options.ts";
 import { compileRequirement, flattenRoles, unmetRequirement } from "../src/core/claims.ts";
 import { AuthError } from "../src/core/errors.ts";
+import { type AuthRequest, parseForm } from "../src/core/http.ts";
 import { IdentityProvider } from "../src/core/idp.ts";
 import { Lazy } from "../src/core/lazy.ts";
 import { ConfigurationError, resolveOptions } from "../src/core/options.ts";
@@ -62,9 +64,13 @@ describe("claim and scope requirements", () => {
     assert.ok(unmet({ claims: { "__proto__.toString": "x" } }));
   });
 
-  it("merges the configured default claims under each guard's own", () => {
-    const compiled = compileRequirement({ claims: { "tenant.id": "t1" } }, { roles: "admin" });
-    assert.equal(unmetRequirement(keycloakToken, compiled), undefined);
+  it("applies the configured default claims where a guard names none, else the guard's own", () => {
+    const own = compileRequirement({ claims: { "tenant.id": "t1" } }, { roles: "root" });
+    assert.equal(
+      unmetRequirement(keycloakToken, own),
+      undefined,
+      "the guard's claims replace the defaults",
+    );
     const strict = compileRequirement({}, { roles: "root" });
     assert.ok(unmetRequirement(keycloakToken, strict));
   });
@@ -182,6 +188,10 @@ describe("configuration", () => {
     ["timeoutMs", -1],
     ["allowedRedirectUris", ["javascript:x"]],
     ["brokerAudence", "typo"],
+    ["claims", "roles=admin"],
+    ["claims", { roles: [] }],
+    ["claims", { roles: { anyOf: [] } }],
+    ["claims", { roles: 3 }],
   ] as const) {
     it(`names the option in the error for ${option} = ${JSON.stringify(value)}`, () => {
       assert.throws(
@@ -191,6 +201,21 @@ describe("configuration", () => {
       );
     });
   }
+
+  it("knows the broker's options when the broker's names are passed, and nothing else", () => {
+    const brokerNames = Object.keys(BROKER_OPTION_NAMES);
+    assert.doesNotThrow(() =>
+      resolveOptions({ ...base, brokerAudience: "x" } as never, brokerNames),
+    );
+    assert.throws(
+      () => resolveOptions({ ...base, brokerAudience: "x" } as never),
+      /brokerAudience/,
+    );
+    assert.throws(
+      () => resolveOptions({ ...base, brokerAudence: "x" } as never, brokerNames),
+      /brokerAudence/,
+    );
+  });
 
   it("never repeats a secret in its error", () => {
     assert.throws(
@@ -316,5 +341,58 @@ describe("discovery", () => {
     );
     assert.equal(await provider.issuer(), "https://public.example.org/realms/x");
     assert.equal((await provider.jwksUri()).href, `${idp.issuer}/jwks`);
+  });
+});
+
+describe("parseForm", () => {
+  const LIMIT = 4096;
+  const request = (contentType: string | undefined, body: string): AuthRequest => ({
+    method: "POST",
+    query: new URLSearchParams(),
+    authorization: undefined,
+    contentType,
+    body: () => body,
+  });
+  const status = async (promise: Promise<unknown>) =>
+    promise.then(
+      () => 200,
+      (error: unknown) => (error instanceof AuthError ? error.status : 500),
+    );
+
+  it("reads a request with no body at all as an empty form, so the endpoint can say what is missing", async () => {
+    assert.equal([...(await parseForm(request(undefined, ""), LIMIT))].length, 0);
+    assert.equal([...(await parseForm(request("", ""), LIMIT))].length, 0);
+  });
+
+  it("reads a form body", async () => {
+    const form = await parseForm(
+      request("application/x-www-form-urlencoded; charset=utf-8", "a=1"),
+      LIMIT,
+    );
+    assert.equal(form.get("a"), "1");
+  });
+
+  it("answers 415 for a body of another type or of no declared type", async () => {
+    assert.equal(await status(parseForm(request(undefined, "refresh_token=x"), LIMIT)), 415);
+    assert.equal(await status(parseForm(request("application/json", '{"a":1}'), LIMIT)), 415);
+    assert.equal(await status(parseForm(request("application/json", ""), LIMIT)), 415);
+  });
+
+  it("answers 413 past the limit, with or without a declared type, before buffering the rest", async () => {
+    const form = "application/x-www-form-urlencoded";
+    assert.equal(await status(parseForm(request(form, `a=${"x".repeat(LIMIT)}`), LIMIT)), 413);
+    assert.equal(await status(parseForm(request(undefined, "x".repeat(LIMIT + 1)), LIMIT)), 413);
+    let chunksRead = 0;
+    const endless = {
+      ...request(form, ""),
+      body: async function* () {
+        for (;;) {
+          chunksRead += 1;
+          yield "a".repeat(1024);
+        }
+      },
+    };
+    assert.equal(await status(parseForm(endless, LIMIT)), 413);
+    assert.ok(chunksRead <= LIMIT / 1024 + 1, "stops reading at the limit");
   });
 });

@@ -22,7 +22,7 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { homedir, tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { after, afterEach, before, describe, it } from "node:test";
 import Database from "better-sqlite3";
@@ -893,5 +893,27 @@ describe("broker store URLs", () => {
       () => new SQLiteBrokerStore({ path: ":memory:", tablePrefix: "x; DROP TABLE y" }),
       /tablePrefix/,
     );
+  });
+});
+
+describe("sqlite URLs with ~ (as py-oidc-auth's create_broker_store reads them)", () => {
+  it("starts a relative path beginning with ~/ in the home directory", () => {
+    const cases: Array<[string, string]> = [
+      ["sqlite+aiosqlite:///~/app.sqlite", join(homedir(), "app.sqlite")],
+      ["sqlite:///~/data/broker.db?timeout=5", join(homedir(), "data", "broker.db")],
+    ];
+    for (const [url, path] of cases) {
+      assert.deepEqual(parseStoreUrl(url), { backend: "sqlite", path }, url);
+    }
+  });
+
+  it("leaves an absolute path with ~ in it alone", () => {
+    assert.deepEqual(parseStoreUrl("sqlite:////~/x.db"), { backend: "sqlite", path: "/~/x.db" });
+  });
+
+  it("refuses ~user and a bare ~, which py-oidc-auth would turn into <home>user", () => {
+    for (const url of ["sqlite:///~bob/app.sqlite", "sqlite+aiosqlite:///~"]) {
+      assert.throws(() => parseStoreUrl(url), /may start with ~\/ .*not otherwise with ~/, url);
+    }
   });
 });

@@ -21,6 +21,7 @@ import type {
   TokenMode,
 } from "../core/token-mode.ts";
 import type { TokenResponseBody } from "../core/token-response.ts";
+import { userinfoFields, usernameClaim, usernameOf } from "../core/userinfo-fields.ts";
 import { RotationConflictError } from "../stores/common.ts";
 import type { BrokerStore } from "../stores/types.ts";
 import { TrustedPeers } from "./federation.ts";
@@ -131,8 +132,11 @@ export class Broker implements TokenMode {
   }
 
   /** RFC 8693: a valid IdP access token (with the app's audience) in, a broker access token out. */
-  async exchange(claims: IDToken): Promise<TokenExchangeBody> {
-    const profile = profileFrom(claims);
+  async exchange(claims: IDToken, subjectToken: string): Promise<TokenExchangeBody> {
+    // As py-oidc-auth: the IdP's userinfo is asked only when the token names no user.
+    const userinfo =
+      usernameClaim(claims) === undefined ? await this.userinfo(subjectToken, claims.sub) : {};
+    const profile = profileFrom(claims, userinfo);
     const scope = typeof claims.scope === "string" ? claims.scope : "";
     const access = await this.mint(profile, scope, undefined);
     return {
@@ -232,14 +236,17 @@ export class Broker implements TokenMode {
     };
     if (typeof claims.sub !== "string")
       throw new AuthError(502, "server_error", "The identity provider named no subject.");
+    return profileFrom(claims as IDToken, await this.userinfo(tokens.access_token, claims.sub));
+  }
+
+  /** The IdP's userinfo answer; empty when it cannot be had (the token's claims still name the user). */
+  private async userinfo(accessToken: string, subject: string): Promise<Record<string, unknown>> {
     try {
-      Object.assign(claims, await this.idp.userinfo(tokens.access_token, claims.sub), {
-        sub: claims.sub,
-      });
+      return await this.idp.userinfo(accessToken, subject);
     } catch (error) {
-      this.options.logger.warn(`IdP userinfo unavailable at login: ${describeError(error)}`);
+      this.options.logger.warn(`IdP userinfo unavailable: ${describeError(error)}`);
+      return {};
     }
-    return profileFrom(claims as IDToken);
   }
 
   private async openStore(): Promise<BrokerStore> {
@@ -310,12 +317,20 @@ function guardStore(store: BrokerStore, logger: Logger): BrokerStore {
   });
 }
 
-function profileFrom(claims: IDToken): Profile {
-  const profile: Profile = { sub: claims.sub, roles: flattenRoles(claims) };
-  for (const name of ["preferred_username", "email", "given_name", "family_name"] as const) {
-    const value = claims[name];
-    if (typeof value === "string") profile[name] = value;
-  }
+/**
+ * What minted tokens say about the user: the IdP token's claims completed
+ * by its userinfo answer, names read with py-oidc-auth's table
+ * (userinfo-fields.ts); the user name falls back to `sub`.
+ */
+function profileFrom(claims: IDToken, userinfo: Record<string, unknown>): Profile {
+  const merged = { ...claims, ...userinfo, sub: claims.sub };
+  const fields = userinfoFields(merged);
+  const profile: Profile = { sub: claims.sub, roles: flattenRoles(merged) };
+  const username = usernameOf(claims, userinfo);
+  if (username !== undefined) profile.preferred_username = username;
+  if (fields.email) profile.email = fields.email;
+  if (fields.first_name) profile.given_name = fields.first_name;
+  if (fields.last_name) profile.family_name = fields.last_name;
   return profile;
 }
 

@@ -30,17 +30,30 @@ export interface IDToken {
 }
 
 /**
- * Claim path (dot notation; `*` matches every key of an object) to the
- * values accepted there. A path matches when the claim, a string or an array,
- * holds one of the values; all paths must match. The path `roles` also sees
- * the flattened Keycloak roles (see `flattenRoles`).
+ * Claim path (dot notation; `*` matches every key of an object) to what it
+ * must hold. A string or a list demands every listed value (as py-oidc-auth
+ * does); `{ anyOf }` demands at least one of them. All paths must match.
+ *
+ * Keycloak's role paths have a flattened reading (see README "Guards"):
+ * - `roles` always means every role the token carries (`flattenRoles`);
+ * - `realm_access.roles`, `resource_access.<client>.roles`,
+ *   `resource_access.*.roles` and `groups` are read where they are, unless
+ *   the token carries none of Keycloak's role claims (`realm_access`,
+ *   `resource_access`, `groups`): such a token, a broker's or a
+ *   py-oidc-auth peer's, holds its roles flattened in `roles`, so those are
+ *   read instead. A Keycloak-shaped token is never read flattened, so a realm
+ *   role cannot stand in for a client role there.
  */
-export type ClaimConstraints = Record<string, string | readonly string[]>;
+export type ClaimConstraints = Record<string, ClaimConstraint>;
+
+/** Every one of the values (a single string is a list of one), or any of them. */
+export type ClaimConstraint = string | readonly string[] | { anyOf: readonly string[] };
 
 /** What a guard demands beyond a valid token. */
 export interface Requirement {
   /** Scopes that must all be granted (the `scope` claim, or `scp`). */
   scopes?: string | readonly string[];
+  /** Replaces the configured default claims; `{}` switches them off for this guard. */
   claims?: ClaimConstraints;
 }
 
@@ -57,12 +70,75 @@ export function flattenRoles(token: Record<string, unknown>): string[] {
   return [...roles];
 }
 
-/** A requirement compiled once, so that checking it allocates nothing new. */
-export interface CompiledRequirement {
-  scopes: string[];
-  claims: Array<{ path: string; segments: string[]; accepted: Set<string> }>;
+/**
+ * Throws a plain Error naming `option` unless `value` is a valid
+ * `ClaimConstraints`: an object of non-empty dot paths to a non-empty
+ * string, a non-empty list of them, or `{ anyOf: <such a list> }`.
+ */
+export function checkClaimConstraints(
+  value: unknown,
+  option: string,
+): asserts value is ClaimConstraints {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new Error(
+      `${option}: expected an object of claim paths to values, e.g. { "realm_access.roles": ["admin"] }`,
+    );
+  }
+  for (const [path, constraint] of Object.entries(value)) {
+    if (path.split(".").some((segment) => segment === "")) {
+      throw new Error(`${option}: the claim path "${path}" has an empty segment`);
+    }
+    const problem = constraintProblem(constraint);
+    if (problem !== undefined) throw new Error(`${option}: "${path}" ${problem}`);
+  }
 }
 
+function constraintProblem(constraint: unknown): string | undefined {
+  if (typeof constraint === "string") return constraint === "" ? "is an empty string" : undefined;
+  if (Array.isArray(constraint)) return listProblem(constraint);
+  if (typeof constraint === "object" && constraint !== null) {
+    const keys = Object.keys(constraint);
+    if (keys.length !== 1 || keys[0] !== "anyOf") {
+      return "must be a string, a list of strings or { anyOf: [...] }";
+    }
+    const anyOf: unknown = (constraint as { anyOf: unknown }).anyOf;
+    return Array.isArray(anyOf) ? listProblem(anyOf) : "needs anyOf to be a list of strings";
+  }
+  return `must be a string, a list of strings or { anyOf: [...] }, not ${typeof constraint}`;
+}
+
+function listProblem(list: readonly unknown[]): string | undefined {
+  // An empty list would demand nothing, which is never what was meant.
+  if (list.length === 0) return "is an empty list";
+  if (list.some((entry) => typeof entry !== "string" || entry === "")) {
+    return "must list non-empty strings only";
+  }
+  return undefined;
+}
+
+/** One claim constraint, compiled. */
+interface CompiledClaim {
+  path: string;
+  segments: string[];
+  values: string[];
+  /** All of `values` (py-oidc-auth's reading), or any of them. */
+  mode: "all" | "any";
+  /** How the token is read at this path (see `ClaimConstraints`). */
+  reading: "flattened" | "keycloak" | "precise";
+}
+
+/** A requirement compiled once, when the guard is made, not on every request. */
+export interface CompiledRequirement {
+  scopes: string[];
+  claims: CompiledClaim[];
+}
+
+/**
+ * Compiles a guard's requirement. Its `claims`, when given, replace
+ * `defaults` (the option `claims`) rather than add to them, as in
+ * py-oidc-auth; without `claims` the guard applies `defaults`. Throws on a
+ * malformed constraint.
+ */
 export function compileRequirement(
   requirement: Requirement,
   defaults: ClaimConstraints,
@@ -71,13 +147,37 @@ export function compileRequirement(
     typeof requirement.scopes === "string"
       ? requirement.scopes.split(/\s+/).filter(Boolean)
       : [...(requirement.scopes ?? [])];
-  const merged = { ...defaults, ...requirement.claims };
-  const claims = Object.entries(merged).map(([path, accepted]) => ({
-    path,
-    segments: path.split("."),
-    accepted: new Set(typeof accepted === "string" ? [accepted] : accepted),
-  }));
+  const own = requirement.claims !== undefined;
+  const constraints = own ? requirement.claims : defaults;
+  checkClaimConstraints(constraints, own ? "the guard's claims" : "claims");
+  const claims = Object.entries(constraints).map(([path, constraint]) =>
+    compileClaim(path, constraint),
+  );
   return { scopes, claims };
+}
+
+function compileClaim(path: string, constraint: ClaimConstraint): CompiledClaim {
+  const segments = path.split(".");
+  const any = typeof constraint === "object" && "anyOf" in constraint;
+  const values =
+    typeof constraint === "string" ? [constraint] : any ? constraint.anyOf : constraint;
+  return {
+    path,
+    segments,
+    values: [...values],
+    mode: any ? "any" : "all",
+    reading: readingOf(segments),
+  };
+}
+
+function readingOf(segments: readonly string[]): CompiledClaim["reading"] {
+  const path = segments.join(".");
+  if (path === "roles") return "flattened";
+  const isClientRoles =
+    segments.length === 3 && segments[0] === "resource_access" && segments[2] === "roles";
+  return path === "realm_access.roles" || path === "groups" || isClientRoles
+    ? "keycloak"
+    : "precise";
 }
 
 /** The first unmet part of the requirement, or undefined when all is met. */
@@ -90,13 +190,29 @@ export function unmetRequirement(
     const missing = requirement.scopes.filter((scope) => !granted.has(scope));
     if (missing.length > 0) return `The token lacks the scope(s): ${missing.join(" ")}.`;
   }
-  for (const { path, segments, accepted } of requirement.claims) {
-    const values = path === "roles" ? flattenRoles(token) : claimValues(token, segments);
-    if (!values.some((value) => accepted.has(value))) {
-      return `The token's "${path}" claim does not hold an accepted value.`;
+  for (const claim of requirement.claims) {
+    const held = new Set(valuesAt(token, claim));
+    if (claim.mode === "all" && !claim.values.every((value) => held.has(value))) {
+      return `The token's "${claim.path}" claim does not hold every required value.`;
+    }
+    if (claim.mode === "any" && !claim.values.some((value) => held.has(value))) {
+      return `The token's "${claim.path}" claim holds none of the accepted values.`;
     }
   }
   return undefined;
+}
+
+function valuesAt(token: Record<string, unknown>, claim: CompiledClaim): string[] {
+  if (claim.reading === "flattened") return flattenRoles(token);
+  if (claim.reading === "keycloak" && !carriesKeycloakRoles(token)) return flattenRoles(token);
+  return claimValues(token, claim.segments);
+}
+
+/** Whether the token has Keycloak's role claims, or only (if anything) a flat `roles`. */
+function carriesKeycloakRoles(token: Record<string, unknown>): boolean {
+  return ["realm_access", "resource_access", "groups"].some(
+    (name) => Object.hasOwn(token, name) && token[name] !== undefined && token[name] !== null,
+  );
 }
 
 function grantedScopes(token: Record<string, unknown>): Set<string> {

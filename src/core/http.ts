@@ -81,16 +81,20 @@ const payloadTooLarge = (limit: number) =>
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
-/** Parses an `application/x-www-form-urlencoded` body of at most `limit` bytes. */
+/**
+ * Parses an `application/x-www-form-urlencoded` body of at most `limit`
+ * bytes. A request with no body at all (no `Content-Type`, nothing sent) is
+ * an empty form, so the endpoint can say which parameter is missing
+ * (RFC 6749 §5.2 `invalid_request`); a body of another type is 415.
+ */
 export async function parseForm(request: AuthRequest, limit: number): Promise<URLSearchParams> {
   const mediaType = request.contentType?.split(";")[0]?.trim().toLowerCase();
-  if (mediaType !== "application/x-www-form-urlencoded") {
-    throw new AuthError(
-      415,
-      "invalid_request",
-      "The request body must be application/x-www-form-urlencoded.",
-    );
+  if (mediaType === undefined || mediaType === "") {
+    const body = await readBody(request.body(), limit);
+    if (body.byteLength === 0) return new URLSearchParams();
+    throw unsupportedMediaType();
   }
+  if (mediaType !== "application/x-www-form-urlencoded") throw unsupportedMediaType();
   const body = await readBody(request.body(), limit);
   let text: string;
   try {
@@ -100,6 +104,13 @@ export async function parseForm(request: AuthRequest, limit: number): Promise<UR
   }
   return new URLSearchParams(text);
 }
+
+const unsupportedMediaType = () =>
+  new AuthError(
+    415,
+    "invalid_request",
+    "The request body must be application/x-www-form-urlencoded.",
+  );
 
 /**
  * One parameter by any of its names (py-oidc-auth clients send

@@ -5,7 +5,7 @@
  * configuration again. Broker mode's options are the broker's own
  * (broker/options.ts).
  */
-import type { ClaimConstraints } from "./claims.ts";
+import { type ClaimConstraints, checkClaimConstraints } from "./claims.ts";
 import { consoleLogger, type Logger } from "./log.ts";
 
 export interface CoreOptions {
@@ -19,7 +19,7 @@ export interface CoreOptions {
   scopes?: string;
   /** The `aud` that access tokens must carry. Default: the client id. */
   audience?: string;
-  /** Claim constraints every guard applies on top of its own. */
+  /** Claim constraints of every guard that names none of its own (README "Guards"). */
   claims?: ClaimConstraints;
   /** The public base URL of the app (e.g. behind a reverse proxy). */
   proxy?: string;
@@ -158,7 +158,7 @@ export function resolveOptions(options: CoreOptions, otherNames: readonly string
     scopes: (options.scopes ?? "profile email").split(/\s+/).filter(Boolean),
     audience:
       options.audience === undefined ? clientId : nonEmptyString(options.audience, "audience"),
-    claims: options.claims ?? {},
+    claims: claimConstraints(options.claims ?? {}),
     proxy: options.proxy === undefined ? undefined : httpUrl(options.proxy, "proxy"),
     offlineAccess: options.offlineAccess ?? true,
     timeoutMs: positive(options.timeoutMs ?? 10_000, "timeoutMs"),
@@ -182,6 +182,15 @@ export function resolveOptions(options: CoreOptions, otherNames: readonly string
     maxBodyBytes: positive(options.maxBodyBytes ?? 16_384, "maxBodyBytes"),
     logger: options.logger ?? consoleLogger,
   };
+}
+
+function claimConstraints(claims: unknown): ClaimConstraints {
+  try {
+    checkClaimConstraints(claims, "claims");
+  } catch (error) {
+    throw new ConfigurationError("claims", (error as Error).message.replace(/^claims: /, ""));
+  }
+  return claims;
 }
 
 export function nonEmptyString(value: unknown, option: string): string {

@@ -9,6 +9,7 @@ import type { IdentityProvider, TokenSet } from "./idp.ts";
 import { describeError, type Logger } from "./log.ts";
 import type { TokenMode } from "./token-mode.ts";
 import { tokenResponseBody } from "./token-response.ts";
+import { hasProfile } from "./userinfo-fields.ts";
 
 export class PassthroughMode implements TokenMode {
   constructor(
@@ -42,10 +43,4 @@ export class PassthroughMode implements TokenMode {
       return claims;
     }
   }
-}
-
-function hasProfile(claims: Record<string, unknown>): boolean {
-  return ["preferred_username", "given_name", "family_name", "email"].every(
-    (name) => typeof claims[name] === "string",
-  );
 }

@@ -42,8 +42,8 @@ export interface TokenMode {
   issue(tokens: TokenSet): Promise<TokenResponseBody>;
   /** The token JSON for a client's refresh token. */
   refresh(refreshToken: string): Promise<TokenResponseBody>;
-  /** RFC 8693: an IdP access token's claims in, a token of this mode out; absent when not offered. */
-  exchange?(subject: IDToken): Promise<TokenExchangeBody>;
+  /** RFC 8693: a verified IdP access token (and its claims) in, a token of this mode out; absent when not offered. */
+  exchange?(subject: IDToken, subjectToken: string): Promise<TokenExchangeBody>;
   /** The claims of a bearer token this mode accepts; an AuthError (401, 503) otherwise. */
   verify(token: string): Promise<IDToken>;
   /** Logout with a token: ends what it belongs to, if this mode keeps anything. */

@@ -4,7 +4,8 @@
  * (`postgresql+asyncpg://`, `sqlite+aiosqlite:///`, `mysql+aiomysql://`, ...)
  * are read as the same backend, so a configuration moves over unchanged.
  */
-import { isAbsolute, resolve } from "node:path";
+import { homedir } from "node:os";
+import { isAbsolute, join, resolve } from "node:path";
 import { RotationConflictError } from "./common.ts";
 import { MemoryBrokerStore } from "./memory.ts";
 import { MongoDBBrokerStore } from "./mongodb.ts";
@@ -84,11 +85,21 @@ export function parseStoreUrl(url: string): StoreLocation {
  * SQLAlchemy's reading: `sqlite:///relative/path` (three slashes) is relative
  * to the working directory, `sqlite:////absolute/path` (four) is absolute, and
  * `sqlite://`, `sqlite://:memory:` and `sqlite:///:memory:` are in-memory.
+ * As py-oidc-auth does (broker/store.py `create_broker_store`), a relative
+ * path that starts with `~` starts in the home directory: `sqlite:///~/app.sqlite`.
  */
 function sqlitePath(rest: string): string {
   const withoutQuery = rest.split("?")[0] ?? "";
   const path = withoutQuery.startsWith("/") ? withoutQuery.slice(1) : withoutQuery;
   if (path === "" || path === ":memory:") return ":memory:";
+  if (path.startsWith("~/")) return join(homedir(), path.slice(2));
+  if (path.startsWith("~")) {
+    // py-oidc-auth turns `~bob/x` into `<home>bob/x`, which is surely not
+    // what was meant; refuse rather than guess.
+    throw new Error(
+      "A sqlite store path may start with ~/ (the home directory), but not otherwise with ~ (~user is not read); write the absolute path (sqlite:////path)",
+    );
+  }
   return isAbsolute(path) ? path : resolve(path);
 }
 

@@ -1,6 +1,7 @@
 /**
  * The fixture app in NestJS's idiom: `OIDCAuthModule.forRoot`, a controller
- * of the user's own under the auth prefix (auth-ports), and one controller
+ * of the user's own with the seed's relative path (auth-ports), placed
+ * below the auth prefix with Nest's own `RouterModule`, and one controller
  * per protected route with `@RequireAuth` / `@OptionalAuth` and `@Token()`.
  * The protected controllers are decorated by hand, from PROTECTED_ROUTES,
  * exactly as the decorator syntax would. With `fromConfig` the options come
@@ -20,14 +21,18 @@ export async function nestAppModule(
     "../../src/adapters/nestjs/index.ts"
   );
   const { Controller, Get, Module } = await import("@nestjs/common");
+  const { RouterModule } = await import("@nestjs/core");
 
-  @Controller(`${router.prefix ?? ""}/auth/v2`)
+  @Controller("auth/v2")
   class AuthPortsController {
     @Get("auth-ports")
     ports() {
       return AUTH_PORTS;
     }
   }
+
+  @Module({ controllers: [AuthPortsController] })
+  class AuthRoutesModule {}
 
   const protectedControllers = PROTECTED_ROUTES.map((route): Type => {
     class ProtectedController {
@@ -60,7 +65,11 @@ export async function nestAppModule(
     : OIDCAuthModule.forRoot({ ...options, router });
   return {
     module: AppModule,
-    imports: [authModule],
-    controllers: [AuthPortsController, ...protectedControllers],
+    imports: [
+      authModule,
+      AuthRoutesModule,
+      RouterModule.register([{ path: router.prefix ?? "/", module: AuthRoutesModule }]),
+    ],
+    controllers: protectedControllers,
   };
 }

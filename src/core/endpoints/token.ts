@@ -81,5 +81,5 @@ async function tokenExchange(context: EndpointContext, form: URLSearchParams) {
     }
     throw error;
   }
-  return jsonResponse(200, await mode.exchange(claims));
+  return jsonResponse(200, await mode.exchange(claims, subjectToken));
 }
