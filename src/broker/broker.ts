@@ -6,7 +6,7 @@
 import { decodeJwt, type JSONWebKeySet, type JWTVerifyOptions, SignJWT } from "jose";
 import { verifyJwt, verifyOptions } from "../core/bearer.ts";
 import { flattenRoles, type IDToken } from "../core/claims.ts";
-import { AuthError, unauthorized, unavailable } from "../core/errors.ts";
+import { AuthError, badRequest, unauthorized, unavailable } from "../core/errors.ts";
 import type { IdentityProvider, TokenSet } from "../core/idp.ts";
 import { RetryingLazy } from "../core/lazy.ts";
 import { describeError, type Logger } from "../core/log.ts";
@@ -104,6 +104,10 @@ export class Broker {
 
   /** RFC 8693: a valid IdP access token (with the app's audience) in, a broker access token out. */
   async exchange(claims: IDToken): Promise<Record<string, unknown>> {
+    // The minted token's `sub` is the subject token's (RFC 8693 §2.2.1): it must be a string.
+    if (typeof claims.sub !== "string" || claims.sub === "") {
+      throw badRequest("The subject_token names no subject.", "invalid_request");
+    }
     const profile = profileFrom(claims);
     const scope = typeof claims.scope === "string" ? claims.scope : "";
     const access = await this.mint(profile, scope, undefined);
