@@ -200,10 +200,11 @@ describe("key set: keys jose refuses", () => {
   });
 
   it("keeps keys that are not for signatures, and tells onError when there is no warning callback", async () => {
-    const encryption = { ...bad["rsa-1024"], kid: "enc", use: "enc", alg: "RSA-OAEP" };
-    const notVerify = { ...bad["rsa-1024"], kid: "wrap", key_ops: ["wrapKey"] };
+    const weak = bad["rsa-1024"] as JWK;
+    const encryption = { ...weak, kid: "enc", use: "enc", alg: "RSA-OAEP" };
+    const notVerify = { ...weak, kid: "wrap", key_ops: ["wrapKey"] };
     const ed448 = { kty: "OKP", crv: "Ed448", x: "AAAA", kid: "ed448" };
-    const mixed = await startKeyServer([good.jwk, encryption, notVerify, ed448, bad["rsa-1024"]]);
+    const mixed = await startKeyServer([good.jwk, encryption, notVerify, ed448, weak]);
     try {
       const errors: unknown[] = [];
       const keys = new RefreshingKeySet(
