@@ -20,7 +20,7 @@ import {
 import { type DevIdp, startDevIdp } from "../dev-idp/index.ts";
 import { verifyJwt, verifyOptions } from "../src/core/bearer.ts";
 import { AuthError } from "../src/core/errors.ts";
-import { fastVerify, setFastVerify } from "../src/core/fast-verify.ts";
+import { canonicalSegments, fastVerify, setFastVerify } from "../src/core/fast-verify.ts";
 import { fetchJwks, RefreshingKeySet } from "../src/core/keyset.ts";
 import { nodeCryptoLoaded } from "../src/core/node-crypto.ts";
 import { ASYMMETRIC_ALGORITHMS } from "../src/core/options.ts";
@@ -205,7 +205,8 @@ describe("RS256 fast path", () => {
       ),
       "not yet valid past the tolerance (genuine key)": await signWithIdpKey(
         idp,
-        validClaims(idp, { nbf: now + 45 }),
+        // Well past the 30 s tolerance: nbf now + 31 is accepted once the second turns over.
+        validClaims(idp, { nbf: now + 60 }),
       ),
       "duplicate alg, none last (genuine key)": await signRaw(
         `{"alg":"RS256","kid":"${kid}","alg":"none"}`,
@@ -254,5 +255,137 @@ describe("RS256 fast path", () => {
     assert.equal((await verifyJwt(token, keys.getKey, options)).sub, "forged-test-subject");
     setFastVerify(true);
     assert.ok(await fastVerify(token, keys.getKey, options));
+  });
+});
+
+/**
+ * Issue 16: one accepted spelling per token. jose (and Node's base64url
+ * decoder) read padded segments and a last character with non-zero unused
+ * bits as the same bytes; `verifyJwt` refuses them before either path, and
+ * the fast path refuses them on its own too. Also: `sub` must be a string.
+ */
+describe("canonical tokens only", () => {
+  let idp: DevIdp;
+  let keys: RefreshingKeySet;
+  let options: JWTVerifyOptions;
+  const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+  before(async () => {
+    idp = await startDevIdp();
+    keys = new RefreshingKeySet(() => fetchJwks(new URL(`${idp.issuer}/jwks`), 5000), {
+      cooldownMs: 0,
+      maxAgeMs: 600_000,
+    });
+    options = verifyOptions({
+      issuer: idp.issuer,
+      audience: idp.audience,
+      algorithms: [...ASYMMETRIC_ALGORITHMS],
+      clockTolerance: 30,
+    });
+  });
+
+  after(async () => {
+    setFastVerify(true);
+    await idp.stop();
+  });
+
+  /** The segment with its last character's unused low bits set: the same bytes to a lenient decoder. */
+  function lowBitsSet(segment: string): string | undefined {
+    const unused = segment.length % 4 === 2 ? 0b1111 : segment.length % 4 === 3 ? 0b11 : 0;
+    if (unused === 0) return undefined;
+    const last = ALPHABET.indexOf(segment.charAt(segment.length - 1));
+    return segment.slice(0, -1) + ALPHABET.charAt(last | unused);
+  }
+
+  /** Every other spelling of a genuine token, by name. */
+  function respellings(token: string): Record<string, string> {
+    const segments = token.split(".");
+    const names = ["header", "payload", "signature"];
+    const variants: Record<string, string> = {};
+    const withSegment = (index: number, segment: string) =>
+      segments.map((s, i) => (i === index ? segment : s)).join(".");
+    segments.forEach((segment, index) => {
+      const name = names[index];
+      variants[`${name} with =`] = withSegment(index, `${segment}=`);
+      variants[`${name} with ==`] = withSegment(index, `${segment}==`);
+      const altered = lowBitsSet(segment);
+      if (altered !== undefined)
+        variants[`${name}'s unused low bits set`] = withSegment(index, altered);
+      variants[`${name} in standard base64`] = withSegment(
+        index,
+        Buffer.from(segment, "base64url").toString("base64"),
+      );
+    });
+    // Standard base64 of a segment without -, _ or padding is the segment itself.
+    for (const [name, variant] of Object.entries(variants)) {
+      if (variant === token) delete variants[name];
+    }
+    return variants;
+  }
+
+  /** Claims whose header, payload and signature lengths give each segment unused bits in turn. */
+  async function tokensOfEveryLength(): Promise<string[]> {
+    const tokens: string[] = [];
+    for (let pad = 0; pad < 3; pad++) {
+      tokens.push(await signWithIdpKey(idp, validClaims(idp, { jti: "x".repeat(pad) })));
+    }
+    return tokens;
+  }
+
+  it("accepts genuine tokens and refuses every other spelling of them, on both paths", async () => {
+    const tokens = await tokensOfEveryLength();
+    const lowBitVariants = new Set<string>();
+    for (const token of tokens) {
+      setFastVerify(true);
+      assert.ok(await fastVerify(token, keys.getKey, options), "genuine: fast path");
+      for (const fast of [true, false]) {
+        setFastVerify(fast);
+        assert.equal((await verifyJwt(token, keys.getKey, options)).sub, "forged-test-subject");
+        for (const [name, variant] of Object.entries(respellings(token))) {
+          if (name.includes("low bits")) lowBitVariants.add(name);
+          await assert.rejects(
+            verifyJwt(variant, keys.getKey, options),
+            (error: unknown) => error instanceof AuthError && error.status === 401,
+            `${name}, fast path ${fast}`,
+          );
+          setFastVerify(true);
+          assert.equal(await fastVerify(variant, keys.getKey, options), undefined, name);
+          setFastVerify(fast);
+        }
+      }
+    }
+    // The RSA signature always has unused bits; the claims' lengths vary the others.
+    assert.ok(lowBitVariants.has("signature's unused low bits set"));
+    assert.ok(lowBitVariants.has("payload's unused low bits set"));
+    setFastVerify(true);
+  });
+
+  it("canonicalSegments: alphabet, padding, impossible lengths, unused bits", () => {
+    const ok = ["", "AA", "AAA", "AAAA", "QQ", "AE0", "-_-_", "abcd_w"];
+    const bad = ["A", "AAAAA", "AB", "AAB", "AA==", "AAA=", "A+A/", "AA AA", "AA\n", "é"];
+    for (const segment of ok) {
+      assert.ok(canonicalSegments(`${segment}.${segment}.${segment}`), JSON.stringify(segment));
+    }
+    for (const segment of bad) {
+      assert.equal(canonicalSegments(`AAAA.${segment}.AAAA`), undefined, JSON.stringify(segment));
+    }
+    assert.equal(canonicalSegments("AAAA.AAAA"), undefined, "two segments");
+    assert.equal(canonicalSegments("AAAA.AAAA.AAAA.AAAA"), undefined, "four segments");
+  });
+
+  it("refuses a genuinely signed token whose sub is not a non-empty string, on both paths", async () => {
+    for (const sub of [123, "", { id: "a" }, ["a"], null, true]) {
+      const token = await signWithIdpKey(idp, validClaims(idp, { sub: sub as unknown as string }));
+      for (const fast of [true, false]) {
+        setFastVerify(fast);
+        await assert.rejects(
+          verifyJwt(token, keys.getKey, options),
+          (error: unknown) =>
+            error instanceof AuthError && error.status === 401 && /"sub"/.test(error.description),
+          `sub ${JSON.stringify(sub)}, fast path ${fast}`,
+        );
+      }
+    }
+    setFastVerify(true);
   });
 });

@@ -8,7 +8,7 @@ import { decodeJwt, type JSONWebKeySet, type JWTVerifyOptions, SignJWT } from "j
 import type { ModeServices } from "../core/auth-core.ts";
 import { verifyJwt, verifyOptions } from "../core/bearer.ts";
 import { flattenRoles, type IDToken } from "../core/claims.ts";
-import { AuthError, unauthorized, unavailable } from "../core/errors.ts";
+import { AuthError, badRequest, unauthorized, unavailable } from "../core/errors.ts";
 import type { IdentityProvider, TokenSet } from "../core/idp.ts";
 import { Lazy, NETWORK_BACKOFF } from "../core/lazy.ts";
 import { describeError, type Logger } from "../core/log.ts";
@@ -133,6 +133,10 @@ export class Broker implements TokenMode {
 
   /** RFC 8693: a valid IdP access token (with the app's audience) in, a broker access token out. */
   async exchange(claims: IDToken, subjectToken: string): Promise<TokenExchangeBody> {
+    // The minted token's `sub` is the subject token's (RFC 8693 §2.2.1): it must be a string.
+    if (typeof claims.sub !== "string" || claims.sub === "") {
+      throw badRequest("The subject_token names no subject.", "invalid_request");
+    }
     // As py-oidc-auth: the IdP's userinfo is asked only when the token names no user.
     const userinfo =
       usernameClaim(claims) === undefined ? await this.userinfo(subjectToken, claims.sub) : {};

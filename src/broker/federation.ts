@@ -30,7 +30,9 @@ export class TrustedPeers {
       const load = () => this.fetchAndPersist(peer, timing.timeoutMs);
       const onError = (error: unknown) =>
         logger.warn(`Fetching the keys of peer ${peer.issuer} failed: ${describeError(error)}`);
-      this.keySets.set(peer.issuer, new RefreshingKeySet(load, timing, onError));
+      const onWarning = (message: string) =>
+        logger.warn(`The keys of peer ${peer.issuer}: ${message}`);
+      this.keySets.set(peer.issuer, new RefreshingKeySet(load, timing, onError, onWarning));
     }
   }
 

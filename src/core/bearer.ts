@@ -5,14 +5,16 @@
  * accepted, so `none` and HMAC-with-a-public-key cannot pass. On Node.js,
  * RS256 signatures are checked with `node:crypto` where that path can vouch
  * for the whole token (fast-verify.ts); jose decides everything else.
+ * Whatever goes wrong while checking a token is a 401, never a 500: a key
+ * jose refuses to use (an RSA key under 2048 bits, a malformed EC key in the
+ * IdP's or a peer's JWKS) included.
  */
 import { type JWTVerifyGetKey, type JWTVerifyOptions, errors as joseErrors, jwtVerify } from "jose";
 import type { IDToken } from "./claims.ts";
-import type { AuthError } from "./errors.ts";
-import { unauthorized, unavailable } from "./errors.ts";
-import { fastVerify } from "./fast-verify.ts";
+import { AuthError, unauthorized, unavailable } from "./errors.ts";
+import { canonicalSegments, fastVerify } from "./fast-verify.ts";
 import type { IdentityProvider } from "./idp.ts";
-import { fetchJwks, KeysUnavailable, RefreshingKeySet } from "./keyset.ts";
+import { fetchJwks, KeysUnavailable, noteVerifiedWith, RefreshingKeySet } from "./keyset.ts";
 import { Lazy, NETWORK_BACKOFF } from "./lazy.ts";
 import { describeError } from "./log.ts";
 import type { ResolvedOptions } from "./options.ts";
@@ -39,12 +41,18 @@ export class TokenVerifier {
     const timing = { cooldownMs: options.jwksCooldownMs, maxAgeMs: options.jwksMaxAgeMs };
     const logFailure = (error: unknown) =>
       options.logger.error(`Fetching the IdP's JWKS failed: ${describeError(error)}`);
+    const logWarning = (message: string) => options.logger.warn(`The IdP's JWKS: ${message}`);
     this.settings = new Lazy(async () => {
       const jwksUri = await idp.jwksUri();
       const issuer = await idp.issuer();
       return {
         issuer,
-        keys: new RefreshingKeySet(() => fetchJwks(jwksUri, options.timeoutMs), timing, logFailure),
+        keys: new RefreshingKeySet(
+          () => fetchJwks(jwksUri, options.timeoutMs),
+          timing,
+          logFailure,
+          logWarning,
+        ),
         verifyOptions: verifyOptions({
           issuer,
           audience: options.audience,
@@ -79,29 +87,65 @@ export function verifyOptions(options: JWTVerifyOptions): JWTVerifyOptions {
 /**
  * jose's `jwtVerify` with every failure mapped: 401 for anything wrong with
  * the token, 503 when no keys could be had to check it. `options` come from
- * `verifyOptions`.
+ * `verifyOptions`. The claims are noted with the key that verified them
+ * (see `keysTrustedUntil`), so that the token cache honours that key no
+ * longer than its key set does.
  */
 export async function verifyJwt(
   token: string,
   keys: JWTVerifyGetKey,
   options: JWTVerifyOptions,
 ): Promise<IDToken> {
+  // One accepted spelling per token: jose would also decode padded or
+  // non-canonical base64url to the same bytes (see canonicalSegments).
+  if (canonicalSegments(token) === undefined) throw unauthorized("The token is invalid.");
+  let usedKey: unknown;
+  const resolve: JWTVerifyGetKey = async (header, input) => {
+    usedKey = await keys(header, input);
+    return usedKey as Awaited<ReturnType<JWTVerifyGetKey>>;
+  };
   // On Node.js, RS256 tokens that it can vouch for skip jose (see fast-verify.ts).
-  const fast = await fastVerify(token, keys, options);
-  if (fast !== undefined) return fast;
+  const claims =
+    (await fastVerify(token, resolve, options)) ?? (await joseVerify(token, resolve, options));
+  requireSubject(claims);
+  noteVerifiedWith(claims, usedKey);
+  return claims;
+}
+
+async function joseVerify(
+  token: string,
+  keys: JWTVerifyGetKey,
+  options: JWTVerifyOptions,
+): Promise<IDToken> {
   try {
     const { payload } = await jwtVerify(token, keys, options);
     return payload as IDToken;
   } catch (error) {
-    if (error instanceof joseErrors.JWTExpired) throw unauthorized("The token has expired.");
-    if (error instanceof joseErrors.JWTClaimValidationFailed) {
-      throw unauthorized(`The token's "${error.claim}" claim is not acceptable.`);
-    }
-    if (error instanceof KeysUnavailable) {
-      throw unavailable("The keys to check this token cannot be loaded; try again shortly.");
-    }
-    // Bad signature, unknown kid, disallowed alg, malformed token.
-    if (error instanceof joseErrors.JOSEError) throw unauthorized("The token is invalid.");
-    throw error;
+    throw verificationError(error);
+  }
+}
+
+/** The AuthError for a failed `jwtVerify`: 503 only when no keys could be had. */
+function verificationError(error: unknown): AuthError {
+  if (error instanceof AuthError) return error;
+  if (error instanceof KeysUnavailable) {
+    return unavailable("The keys to check this token cannot be loaded; try again shortly.");
+  }
+  if (error instanceof joseErrors.JWTExpired) return unauthorized("The token has expired.");
+  if (error instanceof joseErrors.JWTClaimValidationFailed) {
+    return unauthorized(`The token's "${error.claim}" claim is not acceptable.`);
+  }
+  // Bad signature, unknown kid, disallowed alg, malformed token, and the
+  // TypeErrors and DOMExceptions of keys jose or Web Crypto will not use.
+  return unauthorized("The token is invalid.");
+}
+
+/**
+ * `sub` must be a non-empty string (RFC 7519 §4.1.2: a StringOrURI); jose
+ * only checks that it is present. Guards and the broker read it as the user.
+ */
+function requireSubject(claims: IDToken): void {
+  if (typeof claims.sub !== "string" || claims.sub === "") {
+    throw unauthorized('The token\'s "sub" claim is not acceptable.');
   }
 }

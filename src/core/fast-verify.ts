@@ -6,8 +6,8 @@
  * so this path can make no token fail that jose admits, nor answer
  * differently. It admits a token only when all of this holds:
  *
- * - three non-empty base64url segments (strict alphabet, no padding, no
- *   length that base64 cannot have), decoded as jose decodes them;
+ * - three non-empty segments in canonical base64url (`canonicalSegments`,
+ *   which `verifyJwt` applies to every token), decoded as jose decodes them;
  * - a protected header that is a JSON object of at most `alg`, `kid` and
  *   `typ`, with `alg` exactly `RS256` and `RS256` allowed: no `crit`, no
  *   `b64`, no embedded or referenced keys, nothing else;
@@ -30,7 +30,8 @@ import { isNodeJs, loadNodeCrypto, nodeCrypto } from "./node-crypto.ts";
 
 type KeyObject = import("node:crypto").KeyObject;
 
-const SEGMENT = /^[A-Za-z0-9_-]+$/;
+const SEGMENT = /^[A-Za-z0-9_-]*$/;
+const BASE64URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 const HEADER_NAMES = new Set(["alg", "kid", "typ"]);
 /** Options this path checks exactly as jose does; any other option set means jose. */
@@ -64,15 +65,10 @@ export async function fastVerify(
 ): Promise<IDToken | undefined> {
   const node = enabled ? nodeCrypto() : undefined;
   if (node === undefined || !usableOptions(options)) return undefined;
-  const first = token.indexOf(".");
-  const second = token.indexOf(".", first + 1);
-  if (first <= 0 || second <= first + 1 || token.indexOf(".", second + 1) !== -1) return undefined;
-  const encodedHeader = token.slice(0, first);
-  const encodedPayload = token.slice(first + 1, second);
-  const encodedSignature = token.slice(second + 1);
-  if (!base64url(encodedHeader) || !base64url(encodedPayload) || !base64url(encodedSignature)) {
-    return undefined;
-  }
+  const segments = canonicalSegments(token);
+  if (segments === undefined || segments.includes("")) return undefined;
+  const [encodedHeader, encodedPayload, encodedSignature] = segments;
+  const signingInputLength = encodedHeader.length + 1 + encodedPayload.length;
   const header = jsonObject(Buffer.from(encodedHeader, "base64url"));
   if (header === undefined || header.alg !== "RS256") return undefined;
   for (const name of Object.keys(header)) if (!HEADER_NAMES.has(name)) return undefined;
@@ -95,7 +91,7 @@ export async function fastVerify(
   try {
     verified = node.verify(
       "sha256",
-      Buffer.from(token.slice(0, second), "latin1"),
+      Buffer.from(token.slice(0, signingInputLength), "latin1"),
       keyObject,
       Buffer.from(encodedSignature, "base64url"),
     );
@@ -125,9 +121,30 @@ function usableOptions(options: JWTVerifyOptions): boolean {
   );
 }
 
-/** A base64url segment that jose's decoder and Node's decode to the same bytes. */
-function base64url(segment: string): boolean {
-  return segment.length % 4 !== 1 && SEGMENT.test(segment);
+/**
+ * The three segments of a compact JWS (RFC 7515 §7.1) when each is in
+ * canonical base64url, else undefined. Canonical (RFC 7515 §2, RFC 4648 §3.5
+ * and §5): only the URL-safe alphabet, no padding, no length that base64
+ * cannot have, and the unused low bits of the last character zero. Decoders
+ * (jose's included) accept other spellings of the same bytes, e.g. with `=`
+ * appended or a different last character; refusing them gives a token
+ * exactly one accepted spelling. Both verification paths use this.
+ */
+export function canonicalSegments(token: string): [string, string, string] | undefined {
+  const segments = token.split(".", 4);
+  if (segments.length !== 3) return undefined;
+  for (const segment of segments) if (!canonicalBase64url(segment)) return undefined;
+  return segments as [string, string, string];
+}
+
+function canonicalBase64url(segment: string): boolean {
+  if (!SEGMENT.test(segment)) return false;
+  const trailing = segment.length % 4;
+  if (trailing === 0) return true;
+  if (trailing === 1) return false;
+  // 2 characters carry 1 byte (4 bits unused), 3 carry 2 bytes (2 bits unused).
+  const last = BASE64URL_ALPHABET.indexOf(segment.charAt(segment.length - 1));
+  return (last & (trailing === 2 ? 0b1111 : 0b11)) === 0;
 }
 
 /** A JSON object from strict UTF-8, as jose parses headers and claims; undefined otherwise. */
@@ -161,7 +178,11 @@ function rs256KeyObject(
   }
   let keyObject = keyObjects.get(key);
   if (keyObject === undefined) {
-    keyObject = node.KeyObject.from(key);
+    try {
+      keyObject = node.KeyObject.from(key);
+    } catch {
+      return undefined; // jose then decides, and refuses
+    }
     keyObjects.set(key, keyObject);
   }
   return keyObject;

@@ -50,7 +50,12 @@ export interface CoreOptions {
   clockToleranceSeconds?: number;
   /** Signature algorithms accepted on bearer tokens. Default: RS, PS and ES families and EdDSA. */
   algorithms?: string[];
-  /** Minimum time between two JWKS fetches for unknown `kid`s, in milliseconds. Default 30000. */
+  /**
+   * Longest wait between JWKS fetches for unknown `kid`s after failed
+   * fetches (the wait doubles from 1 s up to this), in milliseconds; a value
+   * under 1000 also lowers the 1 s minimum between two such fetches.
+   * Default 30000. See README "Guards" for the bounds.
+   */
   jwksCooldownMs?: number;
   /** How long a fetched JWKS is trusted before it is fetched again, in milliseconds. Default 600000. */
   jwksMaxAgeMs?: number;
@@ -62,8 +67,8 @@ export interface CoreOptions {
   tokenCacheSize?: number;
   /**
    * Longest time a remembered token is accepted without being verified
-   * again, in milliseconds (never past its `exp`): a key withdrawn from the
-   * JWKS stops being honoured within this time. Default 60000.
+   * again, in milliseconds (never past its `exp`, nor past `jwksMaxAgeMs`
+   * after the fetch of the keys that verified it). Default 60000.
    */
   tokenCacheMaxAgeMs?: number;
   /** Lifetime of a login (from `/login` to the code exchange) in seconds. Default 600. */

@@ -8,27 +8,34 @@ export class RedirectPolicy {
   private readonly exact: Set<string>;
   private readonly loopback: Set<string>;
 
-  /** `allowed` undefined means every http(s) URI is allowed. */
-  constructor(private readonly allowed: readonly string[] | undefined) {
-    this.exact = new Set(allowed);
-    this.loopback = new Set(
-      (allowed ?? [])
-        .map((uri) => new URL(uri))
-        .filter(isLoopback)
-        .map(withoutPort),
-    );
+  /** `allowList` undefined means every http(s) URI is allowed. */
+  constructor(private readonly allowList: readonly string[] | undefined) {
+    const urls = (allowList ?? []).map((uri) => new URL(uri));
+    this.exact = new Set(urls.map((url) => url.href));
+    this.loopback = new Set(urls.filter(isLoopback).map(withoutPort));
   }
 
   get restricted(): boolean {
-    return this.allowed !== undefined;
+    return this.allowList !== undefined;
+  }
+
+  /**
+   * The URI as it was checked (the parsed URL's `href`) when it is allowed,
+   * else undefined. Redirect to this, never to the raw input: the check
+   * parses the URI, and the parser lower-cases the host, resolves `..` and
+   * drops tabs and newlines, so the raw text can differ from what passed
+   * (WHATWG URL Standard, "URL parsing").
+   */
+  allowed(uri: string): string | undefined {
+    const url = URL.canParse(uri) ? new URL(uri) : undefined;
+    if (!url || (url.protocol !== "https:" && url.protocol !== "http:")) return undefined;
+    if (url.username || url.password || url.hash) return undefined;
+    if (!this.restricted || this.exact.has(url.href)) return url.href;
+    return isLoopback(url) && this.loopback.has(withoutPort(url)) ? url.href : undefined;
   }
 
   allows(uri: string): boolean {
-    const url = URL.canParse(uri) ? new URL(uri) : undefined;
-    if (!url || (url.protocol !== "https:" && url.protocol !== "http:")) return false;
-    if (url.username || url.password || url.hash) return false;
-    if (!this.restricted) return true;
-    return this.exact.has(url.href) || (isLoopback(url) && this.loopback.has(withoutPort(url)));
+    return this.allowed(uri) !== undefined;
   }
 }
 

@@ -11,8 +11,10 @@
  *   (approximately: see `get`).
  * - Expiry: an entry is used while the token's `exp` is still acceptable
  *   exactly as the verification judged it (jose's rule, with the same clock
- *   tolerance), and no longer than `maxAgeMs` after its verification began,
- *   so a key that leaves the JWKS stops being honoured within that age.
+ *   tolerance), no longer than `maxAgeMs` after its verification began, and
+ *   no longer than the key that verified it counts as current (its key
+ *   set's load plus that set's maximum age, see `keysTrustedUntil`). So the
+ *   cache never honours a key longer than the key set itself would.
  * - Key removal: when any key set drops a key, every entry verified before
  *   that moment is void at once (see `keyRemovalEpoch`).
  * - Only verified claims are kept; scope and claim requirements are still
@@ -25,7 +27,7 @@
  * same key (the digest as a binary string).
  */
 import type { IDToken } from "./claims.ts";
-import { keyRemovalEpoch } from "./keyset.ts";
+import { keyRemovalEpoch, keysTrustedUntil } from "./keyset.ts";
 import { loadNodeCrypto, nodeCrypto } from "./node-crypto.ts";
 
 export interface TokenCacheOptions {
@@ -39,7 +41,7 @@ export interface TokenCacheOptions {
 
 interface Entry {
   claims: IDToken;
-  /** `Date.now()` after which the entry is void (verification start + max age). */
+  /** `Date.now()` after which the entry is void (verification start + max age, or sooner). */
   usableUntilMs: number;
   /** The token's `exp` plus the clock tolerance, in seconds. */
   expiresAfter: number;
@@ -128,14 +130,16 @@ export class TokenCache {
    */
   set(key: string, claims: IDToken, startedAt: number, epoch: number): IDToken {
     const frozen = deepFreeze(claims);
-    if (typeof claims.exp !== "number") return frozen;
+    const usableUntilMs = Math.min(startedAt + this.maxAgeMs, keysTrustedUntil(claims));
+    // Keys past their age (kept while the JWKS fails) give entries void from the start.
+    if (typeof claims.exp !== "number" || usableUntilMs <= startedAt) return frozen;
     if (this.entries.size >= this.maxEntries) {
       const oldest = this.entries.keys().next();
       if (oldest.done !== true) this.entries.delete(oldest.value);
     }
     this.entries.set(key, {
       claims: frozen,
-      usableUntilMs: startedAt + this.maxAgeMs,
+      usableUntilMs,
       expiresAfter: claims.exp + this.tolerance,
       epoch,
       tick: ++this.tick,

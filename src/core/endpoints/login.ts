@@ -13,8 +13,9 @@ const PROMPTS = new Set(["none", "login", "consent", "select_account"]);
 const PKCE_CHALLENGE = /^[A-Za-z0-9\-_]{43}$/;
 
 export const login: Endpoint = async (context, { query }) => {
-  const redirectUri = requiredParam(query, "redirect_uri");
-  if (!context.redirects.allows(redirectUri)) throw badRequest("The redirect_uri is not allowed.");
+  // Exactly the URL that was checked goes on, normalised (WHATWG URL), never the raw text.
+  const redirectUri = context.redirects.allowed(requiredParam(query, "redirect_uri"));
+  if (redirectUri === undefined) throw badRequest("The redirect_uri is not allowed.");
   const prompt = param(query, "prompt");
   if (prompt !== undefined && !PROMPTS.has(prompt)) {
     throw badRequest('"prompt" must be one of none, login, consent, select_account.');

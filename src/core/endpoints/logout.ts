@@ -12,8 +12,7 @@ export const logout: Endpoint = async (context, request) => {
   const { query } = request;
   const requested = param(query, "post_logout_redirect_uri");
   const idTokenHint = param(query, "id_token_hint");
-  const allowed =
-    requested !== undefined && context.redirects.allows(requested) ? requested : undefined;
+  const allowed = requested === undefined ? undefined : context.redirects.allowed(requested);
   const presented = bearerToken(request.authorization);
   if (presented !== undefined) await context.mode.revoke(presented);
   const endSession = await context.idp.endSessionUrl({
