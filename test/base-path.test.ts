@@ -128,3 +128,22 @@ describe("an Express router mounted at a path", () => {
     }
   });
 });
+
+describe("the token endpoint, as py-oidc-auth checks it when a router is made", () => {
+  it("is required in broker mode", () => {
+    const auth = new OIDCAuth({ ...base, brokerMode: true, brokerStore: new MemoryBrokerStore() });
+    assert.throws(
+      () => auth.routes({ token: null }),
+      (error: unknown) => error instanceof ConfigurationError && /"token"/.test(error.message),
+    );
+  });
+
+  it("warns that without broker mode it hands out the IdP's own tokens", () => {
+    const warnings: string[] = [];
+    const logger = { warn: (line: string) => warnings.push(line), error() {} };
+    new OIDCAuth({ ...base, logger }).routes({ token: null });
+    assert.ok(!warnings.some((line) => line.includes("token endpoint")));
+    new OIDCAuth({ ...base, logger }).routes();
+    assert.ok(warnings.some((line) => /token endpoint hands out the IdP's own tokens/.test(line)));
+  });
+});

@@ -580,6 +580,122 @@ for (const adapter of ADAPTERS) {
       }
     });
 
+    describe("claims, as py-oidc-auth reads them", () => {
+      const withRoles = (roles: string[], extra = {}) =>
+        signWithIdpKey(idp, validClaims(idp, { realm_access: { roles }, ...extra }));
+
+      it("requires every listed value, and any of them only when asked with anyOf", async () => {
+        assert.equal(
+          (await http.get("/all-roles", bearer(await withRoles(["admin", "user"])))).status,
+          200,
+        );
+        assertError(await http.get("/all-roles", bearer(await withRoles(["user"]))), 403);
+        assert.equal(
+          (await http.get("/any-role", bearer(await withRoles(["auditor"])))).status,
+          200,
+        );
+        assertError(await http.get("/any-role", bearer(await withRoles(["user"]))), 403);
+      });
+
+      it("lets a route's claims replace the configured ones", async () => {
+        const strict = await startClient(
+          adapter,
+          authOptions(idp, { claims: { roles: "root" } }),
+          apps,
+        );
+        const plain = bearer(await withRoles(["user"]));
+        assertError(await strict.get("/me", plain), 403);
+        assert.equal((await strict.get("/no-claims", plain)).status, 200);
+        assertError(await strict.get("/any-role", plain), 403);
+      });
+
+      it("matches Keycloak role paths against broker tokens and a peer broker's tokens", async () => {
+        const brokered = (overrides: Partial<OIDCAuthOptions> = {}) =>
+          authOptions(idp, {
+            brokerMode: true,
+            brokerStore: new MemoryBrokerStore(),
+            brokerAudience: BROKER_AUDIENCE,
+            proxy: "https://app.example.org",
+            ...overrides,
+          });
+        const peer = await startClient(
+          adapter,
+          brokered({ proxy: "https://peer.example.org" }),
+          apps,
+        );
+        const broker = await startClient(
+          adapter,
+          brokered({
+            trustedIssuers: [
+              {
+                issuer: `https://peer.example.org${PREFIX}`,
+                jwksUri: `${peer.baseUrl}${PREFIX}/auth/v2/.well-known/jwks.json`,
+              },
+            ],
+          }),
+          apps,
+        );
+        const exchange = async (at: TestClient, roles: string[]) => {
+          const reply = await at.post(paths.token, {
+            grant_type: "urn:ietf:params:oauth:grant-type:token-exchange",
+            subject_token: await withRoles(roles),
+          });
+          assert.equal(reply.status, 200, reply.text);
+          const token = String(remember(reply).json.access_token);
+          assert.equal(decodeJwt(token).realm_access, undefined, "broker tokens carry flat roles");
+          return bearer(token);
+        };
+        for (const at of [broker, peer]) {
+          const both = await exchange(at, ["admin", "user"]);
+          assert.equal((await broker.get("/all-roles", both)).status, 200);
+          assert.equal((await broker.get("/any-role", both)).status, 200);
+          assertError(await broker.get("/all-roles", await exchange(at, ["user"])), 403);
+        }
+      });
+
+      it("reads py-oidc-auth's userinfo claim names and the exchange's user name fallbacks", async () => {
+        const token = await signWithIdpKey(
+          idp,
+          validClaims(idp, {
+            user_name: "carol",
+            mail: "carol@example.org",
+            "first-name": "Carol",
+            surname: "Singer",
+          }),
+        );
+        const reply = await http.get(paths.userinfo, bearer(token));
+        assert.deepEqual(reply.json, {
+          username: "carol",
+          first_name: "Carol",
+          last_name: "Singer",
+          email: "carol@example.org",
+          pw_name: "carol",
+        });
+        const broker = await startClient(
+          adapter,
+          authOptions(idp, {
+            brokerMode: true,
+            brokerStore: new MemoryBrokerStore(),
+            proxy: "https://app.example.org",
+          }),
+          apps,
+        );
+        for (const [claims, expected] of [
+          [{ username: "dave" }, "dave"],
+          [{ user_name: "erin" }, "erin"],
+          [{}, "forged-test-subject"],
+        ] as const) {
+          const exchanged = await broker.post(paths.token, {
+            grant_type: "urn:ietf:params:oauth:grant-type:token-exchange",
+            subject_token: await signWithIdpKey(idp, validClaims(idp, claims)),
+          });
+          assert.equal(exchanged.status, 200, exchanged.text);
+          const minted = decodeJwt(String(remember(exchanged).json.access_token));
+          assert.equal(minted.preferred_username, expected, JSON.stringify(claims));
+        }
+      });
+    });
+
     describe("broker mode", () => {
       // The issuer is proxy + the router prefix: each adapter must tell the core its prefix.
       const issuer = `https://app.example.org${PREFIX}`;

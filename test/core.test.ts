@@ -274,6 +274,7 @@ describe("discovery", () => {
   let idp: DevIdp;
   let hits = 0;
   let failNext = 0;
+  let withoutEndSession = false;
   const server = createServer(async (req, res) => {
     hits += 1;
     if (failNext > 0) {
@@ -282,9 +283,11 @@ describe("discovery", () => {
       return;
     }
     const upstream = await fetch(`${idp.issuer}${req.url}`);
+    const document = (await upstream.json()) as Record<string, unknown>;
+    if (withoutEndSession) delete document.end_session_endpoint;
     res
       .writeHead(upstream.status, { "content-type": "application/json" })
-      .end(await upstream.text());
+      .end(JSON.stringify(document));
   });
   const discoveryUrl = () =>
     `http://127.0.0.1:${(server.address() as AddressInfo).port}/.well-known/openid-configuration`;
@@ -327,6 +330,22 @@ describe("discovery", () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     assert.equal(await provider.issuer(), idp.issuer);
     assert.equal(hits, 2);
+  });
+
+  it("warns when the IdP advertises no end-session endpoint, as py-oidc-auth does", async () => {
+    const warningsAbout = async (strip: boolean) => {
+      withoutEndSession = strip;
+      const warnings: string[] = [];
+      const logger = { warn: (line: string) => warnings.push(line), error() {} };
+      const provider = new IdentityProvider(
+        resolveOptions({ clientId: "c", discoveryUrl: discoveryUrl(), logger }),
+      );
+      await provider.issuer();
+      withoutEndSession = false;
+      return warnings.filter((line) => line.includes("end_session_endpoint"));
+    };
+    assert.equal((await warningsAbout(true)).length, 1);
+    assert.equal((await warningsAbout(false)).length, 0);
   });
 
   it("uses the configured issuer and jwksUri over discovery's", async () => {

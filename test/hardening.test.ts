@@ -7,7 +7,9 @@
  */
 import assert from "node:assert/strict";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { once } from "node:events";
 import { createServer } from "node:http";
+import { connect } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { base64url, exportJWK, generateKeyPair, type JWK } from "jose";
 import { type DevIdp, startDevIdp } from "../dev-idp/index.ts";
@@ -129,6 +131,17 @@ for (const adapter of ADAPTERS) {
       }
     });
 
+    it("answers 400 to a request with two Authorization headers, sent over a raw socket", async () => {
+      const http = await client();
+      const genuine = await signWithIdpKey(idp, validClaims(idp));
+      const other = await signWithIdpKey(idp, validClaims(idp, { sub: "someone-else" }));
+      const two = [`Authorization: Bearer ${genuine}`, `Authorization: Bearer ${other}`];
+      for (const path of ["/me", "/maybe-me", "/api/auth/v2/userinfo"]) {
+        assert.equal(await rawStatus(http.baseUrl, path, two), 400, path);
+        assert.equal(await rawStatus(http.baseUrl, path, [two[0] as string]), 200, path);
+      }
+    });
+
     it("refuses to exchange a subject token whose sub is not a string, with a 400", async () => {
       const http = await client({
         brokerMode: true,
@@ -154,6 +167,27 @@ for (const adapter of ADAPTERS) {
       assert.equal(reply.status, 200, reply.text);
     });
   });
+}
+
+/** The status of a GET written by hand, so that header lines can repeat. */
+async function rawStatus(baseUrl: string, path: string, headerLines: string[]): Promise<number> {
+  const { port } = new URL(baseUrl);
+  const socket = connect(Number(port), "127.0.0.1");
+  await once(socket, "connect");
+  // Written, not ended: a half-closed socket may be dropped before an asynchronous answer.
+  socket.write(
+    [
+      `GET ${path} HTTP/1.1`,
+      `Host: 127.0.0.1:${port}`,
+      ...headerLines,
+      "Connection: close",
+      "",
+      "",
+    ].join("\r\n"),
+  );
+  let reply = "";
+  for await (const chunk of socket) reply += String(chunk);
+  return Number(/^HTTP\/1\.1 (\d{3})/.exec(reply)?.[1]);
 }
 
 describe("broker: token exchange", () => {

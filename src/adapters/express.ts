@@ -10,7 +10,7 @@ import type { Guard } from "../core/guard.ts";
 import type { AuthResponse } from "../core/http.ts";
 import { importPeer } from "../core/peer.ts";
 import { OIDCAuth } from "../oidc-auth.ts";
-import { nodeAuthRequest, nodeRequestBody } from "./node-request.ts";
+import { nodeAuthorization, nodeAuthRequest, nodeRequestBody } from "./node-request.ts";
 
 const express = (
   await importPeer<{ default: typeof import("express") }>("express", "ts-oidc-auth/express")
@@ -93,7 +93,7 @@ function toAuthRequest(req: Request) {
 
 function guardMiddleware(guard: Guard): RequestHandler {
   return async (req, res, next) => {
-    const outcome = await guard(req.headers.authorization);
+    const outcome = await guard(nodeAuthorization(req));
     if (outcome.kind === "denied") return send(res, outcome.response);
     req.token = outcome.kind === "token" ? outcome.token : undefined;
     next();

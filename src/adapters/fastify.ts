@@ -15,7 +15,7 @@ import type { Guard } from "../core/guard.ts";
 import type { AuthResponse } from "../core/http.ts";
 import { importPeer } from "../core/peer.ts";
 import { OIDCAuth } from "../oidc-auth.ts";
-import { nodeAuthRequest } from "./node-request.ts";
+import { nodeAuthorization, nodeAuthRequest } from "./node-request.ts";
 
 // The plugin only uses the instance it is registered on; loading fastify
 // here makes a missing install fail at import, with the package to install.
@@ -89,7 +89,7 @@ function toAuthRequest(request: FastifyRequest) {
 
 function preHandler(guard: Guard): preHandlerAsyncHookHandler {
   return async (request, reply) => {
-    const outcome = await guard(request.headers.authorization);
+    const outcome = await guard(nodeAuthorization(request.raw));
     if (outcome.kind === "denied") return send(reply, outcome.response);
     request.token = outcome.kind === "token" ? outcome.token : undefined;
   };

@@ -3,6 +3,7 @@
  * built on the Web-standard adapter's translation (Hono's `c.req.raw` is a
  * web `Request`), so it runs wherever Hono runs.
  */
+import type { IncomingMessage } from "node:http";
 import type { Hono as HonoApp, MiddlewareHandler } from "hono";
 import type { AuthCore } from "../core/auth-core.ts";
 import type { IDToken, Requirement } from "../core/claims.ts";
@@ -11,6 +12,7 @@ import type { Guard } from "../core/guard.ts";
 import { importPeer } from "../core/peer.ts";
 import { OIDCAuth } from "../oidc-auth.ts";
 import { authorizationOf, toAuthRequest, toResponse } from "./fetch.ts";
+import { nodeAuthorization } from "./node-request.ts";
 
 // A literal import() lets bundlers (wrangler, esbuild) include hono.
 const { Hono } = await importPeer<typeof import("hono")>(
@@ -68,7 +70,7 @@ function middleware<T extends IDToken | undefined>(
   guard: Guard,
 ): MiddlewareHandler<TokenVariables<T>> {
   return async (c, next) => {
-    const fromNode = nodeAuthorization(c.env);
+    const fromNode = authorizationFromNode(c.env);
     const outcome = await guard(
       fromNode === undefined ? authorizationOf(c.req.raw) : (fromNode ?? undefined),
     );
@@ -87,16 +89,20 @@ function middleware<T extends IDToken | undefined>(
  * request has none, or undefined when this is no Node request: then the web
  * Request is asked.
  */
-function nodeAuthorization(env: unknown): string | null | undefined {
+function authorizationFromNode(env: unknown): string | null | undefined {
   const { incoming, outgoing } = (env ?? {}) as {
-    incoming?: { headers?: { authorization?: unknown } };
+    incoming?: { headers?: { authorization?: unknown }; rawHeaders?: unknown };
     outgoing?: unknown;
   };
   const headers = outgoing === undefined ? undefined : incoming?.headers;
   if (typeof headers !== "object" || headers === null) return undefined;
   const { authorization } = headers;
   if (authorization === undefined) return null;
-  return typeof authorization === "string" ? authorization : undefined;
+  if (typeof authorization !== "string") return undefined;
+  // Repeated headers are in the raw list only (see node-request.ts).
+  return Array.isArray(incoming?.rawHeaders)
+    ? (nodeAuthorization(incoming as IncomingMessage) ?? null)
+    : authorization;
 }
 
 export type { IDToken, Requirement, RouterOptions };

@@ -11,7 +11,7 @@ import type { Guard } from "../core/guard.ts";
 import type { AuthResponse } from "../core/http.ts";
 import { importPeer } from "../core/peer.ts";
 import { OIDCAuth } from "../oidc-auth.ts";
-import { nodeAuthRequest, nodeRequestBody } from "./node-request.ts";
+import { nodeAuthorization, nodeAuthRequest, nodeRequestBody } from "./node-request.ts";
 
 const { Router } = await importPeer<typeof import("@koa/router")>(
   "@koa/router",
@@ -77,7 +77,7 @@ function toAuthRequest(ctx: Context) {
 
 function middleware(guard: Guard): Middleware {
   return async (ctx, next) => {
-    const outcome = await guard(ctx.headers.authorization);
+    const outcome = await guard(nodeAuthorization(ctx.req));
     if (outcome.kind === "denied") return send(ctx, outcome.response);
     ctx.state.token = outcome.kind === "token" ? outcome.token : undefined;
     await next();

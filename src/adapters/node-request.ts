@@ -18,10 +18,30 @@ export function nodeAuthRequest(
   return {
     method: req.method ?? "GET",
     query: new URLSearchParams(queryStart < 0 ? "" : url?.slice(queryStart + 1)),
-    authorization: req.headers.authorization,
+    authorization: nodeAuthorization(req),
     contentType: req.headers["content-type"],
     body,
   };
+}
+
+/**
+ * The `Authorization` header. Node keeps the first of repeated ones and
+ * drops the rest (`IncomingMessage.headers`), so a proxy reading the last
+ * one would disagree with the app: repeated ones are joined as RFC 9110
+ * §5.3 combines field lines, which the core refuses with 400.
+ */
+export function nodeAuthorization(req: Pick<IncomingMessage, "headers" | "rawHeaders">) {
+  const first = req.headers.authorization;
+  if (first === undefined) return undefined;
+  let values: string[] | undefined;
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.length === 13 && name.toLowerCase() === "authorization") {
+      (values ??= []).push(raw[i + 1] as string);
+    }
+  }
+  return values !== undefined && values.length > 1 ? values.join(", ") : first;
 }
 
 /**

@@ -34,6 +34,7 @@ const BROKER_ALGORITHMS = ["RS256", "ES256", "EdDSA", "Ed25519"];
 const ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token";
 
 export class Broker implements TokenMode {
+  readonly mintsTokens = true;
   readonly sessions: BrokerSessions;
   readonly keys: BrokerKeys;
   readonly publication: Publication;

@@ -6,7 +6,7 @@
  */
 import { bearerToken } from "./bearer.ts";
 import { compileRequirement, type IDToken, type Requirement, unmetRequirement } from "./claims.ts";
-import { type AuthError, forbidden, missingToken } from "./errors.ts";
+import { type AuthError, badRequest, forbidden, missingToken } from "./errors.ts";
 import { type AuthResponse, errorResponse } from "./http.ts";
 import { keyRemovalEpoch } from "./keyset.ts";
 import type { ResolvedOptions } from "./options.ts";
@@ -51,8 +51,14 @@ export class BearerCheck {
     return typeof key === "string" ? this.cache?.get(key) : undefined;
   }
 
-  /** The claims from the cache, else verified and remembered; 401 for a missing or malformed token. */
+  /**
+   * The claims from the cache, else verified and remembered; 401 for a
+   * missing or malformed token, 400 for repeated `Authorization` headers.
+   */
   async claims(authorization: string | undefined): Promise<IDToken> {
+    // Repeated headers arrive joined with a comma (RFC 9110 §5.3), which no b64token holds (RFC 6750 §2.1).
+    if (authorization?.includes(","))
+      throw badRequest("Send one Authorization header, not several.");
     const token = bearerToken(authorization);
     if (token === undefined || authorization === undefined) throw missingToken();
     const cache = this.cache;
@@ -79,8 +85,9 @@ export function createGuard(
   toAuthError: (error: unknown) => AuthError,
 ): Guard {
   const compiled = compileRequirement(requirement, options.claims);
+  // optional() lets a caller without acceptable credentials through; a bad request or an outage it does not.
   const refuse = (error: AuthError): GuardOutcome =>
-    optional && error.status !== 503
+    optional && (error.status === 401 || error.status === 403)
       ? ANONYMOUS
       : { kind: "denied", response: errorResponse(error) };
   return async (authorization) => {

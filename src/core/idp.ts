@@ -179,6 +179,11 @@ export class IdentityProvider {
       clientAuth(metadata, clientSecret),
     );
     config.timeout = Math.ceil(timeoutMs / 1000);
+    if (!metadata.end_session_endpoint) {
+      this.options.logger.warn(
+        "The IdP advertises no end_session_endpoint: /logout ends no session at the IdP, it only redirects.",
+      );
+    }
     // An http discovery URL was configured on purpose (loopback, or an IdP
     // inside a private network); openid-client refuses http unless told.
     if (discoveryUrl.protocol === "http:") client.allowInsecureRequests(config);

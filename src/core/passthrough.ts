@@ -12,6 +12,8 @@ import { tokenResponseBody } from "./token-response.ts";
 import { hasProfile } from "./userinfo-fields.ts";
 
 export class PassthroughMode implements TokenMode {
+  readonly mintsTokens = false;
+
   constructor(
     private readonly idp: IdentityProvider,
     private readonly verifier: TokenVerifier,

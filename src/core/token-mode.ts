@@ -38,6 +38,8 @@ export interface Publication {
 }
 
 export interface TokenMode {
+  /** Whether the mode hands out tokens of its own, which clients can only get at the token endpoint. */
+  readonly mintsTokens: boolean;
   /** The token JSON after the IdP granted tokens for a login (code or device grant). */
   issue(tokens: TokenSet): Promise<TokenResponseBody>;
   /** The token JSON for a client's refresh token. */

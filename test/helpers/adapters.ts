@@ -37,6 +37,18 @@ export const PROTECTED_ROUTES: Array<{
   { path: "/admin-scope", optional: false, requirement: { scopes: ["admin:write"] } },
   { path: "/admins", optional: false, requirement: { claims: { roles: "admin" } } },
   { path: "/maybe-admin", optional: true, requirement: { claims: { roles: "admin" } } },
+  // Every listed value (py-oidc-auth's reading), any of them when asked, and none of the defaults.
+  {
+    path: "/all-roles",
+    optional: false,
+    requirement: { claims: { "realm_access.roles": ["admin", "user"] } },
+  },
+  {
+    path: "/any-role",
+    optional: false,
+    requirement: { claims: { "realm_access.roles": { anyOf: ["admin", "auditor"] } } },
+  },
+  { path: "/no-claims", optional: false, requirement: { claims: {} } },
 ];
 
 /** What a protected route answers: the caller's subject, or anonymous. */

@@ -42,9 +42,10 @@ export function serveFetch(fetch: FetchFunction): Promise<RunningApp> {
 }
 
 function toRequest(req: IncomingMessage): Request {
+  // Every field line, as Deno.serve and Bun.serve keep them (Node's req.headers drops repeats).
   const headers = new Headers();
-  for (const [name, value] of Object.entries(req.headers)) {
-    for (const item of Array.isArray(value) ? value : [value ?? ""]) headers.append(name, item);
+  for (let i = 0; i < req.rawHeaders.length; i += 2) {
+    headers.append(req.rawHeaders[i] as string, req.rawHeaders[i + 1] as string);
   }
   const hasBody = req.method !== "GET" && req.method !== "HEAD";
   return new Request(`http://${req.headers.host}${req.url}`, {

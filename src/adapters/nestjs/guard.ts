@@ -3,12 +3,14 @@
  * `@OptionalAuth()` on a handler or a controller, and `@Token()` for the
  * validated token. The guard only asks the core and translates its answer.
  */
+import type { IncomingMessage } from "node:http";
 import type { CanActivate, ExecutionContext } from "@nestjs/common";
 import type { HttpAdapterHost, Reflector } from "@nestjs/core";
 import type { AuthCore } from "../../core/auth-core.ts";
 import type { IDToken, Requirement } from "../../core/claims.ts";
 import type { Guard } from "../../core/guard.ts";
 import type { AuthResponse } from "../../core/http.ts";
+import { nodeAuthorization } from "../node-request.ts";
 import { common, core } from "./peers.ts";
 
 const { applyDecorators, createParamDecorator, HttpException, Inject, Injectable } = common;
@@ -24,9 +26,9 @@ interface AuthMetadata {
   requirement: Requirement | undefined;
 }
 
-/** The request as both platforms (Express, Fastify) present it to guards. */
-interface GuardedRequest {
-  headers: { authorization?: string | undefined };
+/** The request as both platforms present it to guards: Express's is Node's, Fastify's holds it in `raw`. */
+interface GuardedRequest extends Pick<IncomingMessage, "headers" | "rawHeaders"> {
+  raw?: IncomingMessage;
   token?: IDToken | undefined;
 }
 
@@ -51,7 +53,7 @@ export class OIDCAuthGuard implements CanActivate {
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const http = context.switchToHttp();
     const request = http.getRequest<GuardedRequest>();
-    const outcome = await this.guardFor(context)(request.headers.authorization);
+    const outcome = await this.guardFor(context)(nodeAuthorization(request.raw ?? request));
     if (outcome.kind === "denied") throw this.refusal(http.getResponse(), outcome.response);
     request.token = outcome.kind === "token" ? outcome.token : undefined;
     return true;

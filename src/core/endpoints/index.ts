@@ -6,6 +6,7 @@
 import { AuthError } from "../errors.ts";
 import { type AuthRequest, type AuthResponse, errorResponse } from "../http.ts";
 import { describeError, type Logger } from "../log.ts";
+import { ConfigurationError } from "../options.ts";
 import { DEFAULT_PATHS, METADATA_PATHS } from "../paths.ts";
 import { callback } from "./callback.ts";
 import type { Endpoint, EndpointContext } from "./context.ts";
@@ -53,6 +54,7 @@ const ENDPOINTS: Record<keyof typeof DEFAULT_PATHS, { method: Route["method"]; r
 
 /** The enabled endpoints of a router, with their paths below its prefix. */
 export function routesOf(context: EndpointContext, router: RouterOptions): Route[] {
+  checkTokenEndpoint(context, router);
   const route = (name: Route["name"], method: Route["method"], path: string, run: Endpoint) => ({
     name,
     method,
@@ -74,6 +76,21 @@ export function routesOf(context: EndpointContext, router: RouterOptions): Route
   });
   for (const path of METADATA_PATHS) routes.push(route("metadata", "GET", path, document));
   return routes;
+}
+
+/** py-oidc-auth's rule (auth_base.py `_validate_broker_config`), checked when a router is made. */
+function checkTokenEndpoint({ mode, options }: EndpointContext, router: RouterOptions): void {
+  if (router.token !== null && !mode.mintsTokens) {
+    options.logger.warn(
+      "The token endpoint hands out the IdP's own tokens (no broker mode): clients get tokens that are not restricted to this app's audience. Consider brokerMode: true.",
+    );
+  }
+  if (router.token === null && mode.mintsTokens) {
+    throw new ConfigurationError(
+      "token",
+      "broker mode needs the token endpoint: clients get and refresh broker tokens there",
+    );
+  }
 }
 
 function enabledPaths(router: RouterOptions): Partial<Record<keyof typeof ENDPOINTS, string>> {

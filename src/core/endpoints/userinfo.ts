@@ -4,14 +4,13 @@
  * IdP's userinfo endpoint, for the IdP's own tokens).
  */
 import { bearerToken } from "../bearer.ts";
-import { missingToken } from "../errors.ts";
 import { jsonResponse } from "../http.ts";
 import { userinfoFields } from "../userinfo-fields.ts";
 import type { Endpoint } from "./context.ts";
 
 export const userinfo: Endpoint = async (context, { authorization }) => {
-  const accessToken = bearerToken(authorization);
-  if (accessToken === undefined) throw missingToken();
   const token = await context.verifyBearer(authorization);
+  // verifyBearer found one bearer token in the header, or threw.
+  const accessToken = bearerToken(authorization) as string;
   return jsonResponse(200, userinfoFields(await context.mode.userClaims(token, accessToken)));
 };
