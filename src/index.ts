@@ -1,4 +1,5 @@
 export {
+  type ClaimConstraint,
   type ClaimConstraints,
   flattenRoles,
   type IDToken,

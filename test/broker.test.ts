@@ -318,7 +318,7 @@ describe("federation", () => {
     // B's key, but claiming to be A or a stranger: refused.
     const [bKey] = await storeB.listSigningKeys(1);
     assert.ok(bKey);
-    const box = new SecretBox(new TextEncoder().encode(SECRET), "ts-oidc-auth signing keys v1");
+    const box = new SecretBox([new TextEncoder().encode(SECRET)], "ts-oidc-auth signing keys v1");
     const bPrivateKey = await importJWK(JSON.parse(await box.open(bKey.privateJwk)), bKey.alg);
     const claims = decodeJwt(tokenB);
     for (const iss of [a.app.issuer, "https://stranger.example.org"]) {
@@ -338,5 +338,66 @@ describe("federation", () => {
     await b.app.close();
     const a2 = await start(aOptions);
     assert.equal((await a2.http.get("/me", bearer(rotated))).status, 200);
+  });
+});
+
+describe("secrets shared by instances", () => {
+  const OLD = "old-secret-0123456789abcdef-0123456789abcdef";
+  const NEW = "new-secret-0123456789abcdef-0123456789abcdef";
+  const refresh = (http: TestClient, token: unknown) =>
+    http.post(paths.token, { refresh_token: String(token) });
+
+  it("without a secret, derives the keys from the client secret: login on A, refresh on B", async () => {
+    const shared = new MemoryBrokerStore();
+    const a = await start(() => ({ secret: undefined, brokerStore: shared }));
+    const b = await start(() => ({ secret: undefined, brokerStore: shared }));
+    const login = await codeFlow(a.http, BROKER_PREFIX, CALLBACK);
+    assertBrokerTokens(login, a.app);
+    const refreshed = await refresh(b.http, login.json.refresh_token);
+    assertBrokerTokens(refreshed, b.app);
+    assert.equal((await b.http.get("/me", bearer(refreshed.json.access_token))).status, 200);
+    // The signing key A made (sealed under the client secret) signs at B too.
+    const [key] = await shared.listSigningKeys(1);
+    assert.equal(decodeProtectedHeader(String(refreshed.json.access_token)).kid, key?.kid);
+  });
+
+  it("rotates: [new, old] opens what old sealed; new alone ends those sessions with a 401, and keeps signing", async () => {
+    const shared = new MemoryBrokerStore();
+    const before = await start(() => ({ secret: OLD, brokerStore: shared }));
+    const first = await codeFlow(before.http, BROKER_PREFIX, CALLBACK);
+    const second = await codeFlow(before.http, BROKER_PREFIX, CALLBACK, BOB);
+    const [oldKey] = await shared.listSigningKeys(1);
+
+    const rotating = await start(() => ({ secret: [NEW, OLD], brokerStore: shared }));
+    const rotated = await refresh(rotating.http, first.json.refresh_token);
+    assertBrokerTokens(rotated, rotating.app);
+    assert.equal(decodeProtectedHeader(String(rotated.json.access_token)).kid, oldKey?.kid);
+
+    const lines = logLines.length;
+    const replaced = await start(() => ({ secret: NEW, brokerStore: shared }));
+    const ended = await refresh(replaced.http, second.json.refresh_token);
+    assert.equal(ended.status, 401, ended.text);
+    assert.equal(ended.json.error, "invalid_grant");
+    assert.equal((await refresh(replaced.http, second.json.refresh_token)).status, 401, "revoked");
+    const jwks = await replaced.http.get(`${BROKER_PREFIX}/auth/v2/.well-known/jwks.json`);
+    assert.equal(jwks.status, 200, jwks.text);
+    const exchanged = await replaced.http.post(paths.token, {
+      grant_type: "urn:ietf:params:oauth:grant-type:token-exchange",
+      subject_token: await signWithIdpKey(idp, validClaims(idp)),
+    });
+    assert.equal(exchanged.status, 200, exchanged.text);
+    const token = String(exchanged.json.access_token);
+    assert.notEqual(decodeProtectedHeader(token).kid, oldKey?.kid, "a new key took over");
+    assert.equal((await replaced.http.get("/me", bearer(token))).status, 200);
+    const skipped = logLines.slice(lines).filter((line) => line.includes("opens with none"));
+    assert.equal(skipped.length, 1, "one log line for the unreadable key");
+    assert.ok(!logLines.some((line) => line.includes(OLD) || line.includes(NEW)));
+  });
+
+  it("refuses broker mode for a public client without a secret, naming the option", async () => {
+    await assert.rejects(
+      start(() => ({ secret: undefined, clientSecret: undefined })),
+      (error: unknown) => error instanceof Error && /invalid option "secret"/.test(error.message),
+    );
   });
 });

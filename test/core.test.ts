@@ -230,7 +230,7 @@ describe("login state", () => {
   const state = { id: "id-1", redirectUri: "https://app/cb", nonce: "n", verifier: "v".repeat(43) };
 
   it("opens what it sealed, once", async () => {
-    const sealer = new LoginStateSealer(secret, 60, new MemoryUsedOnceRegistry());
+    const sealer = new LoginStateSealer([secret], 60, new MemoryUsedOnceRegistry());
     const sealed = await sealer.seal(state);
     assert.ok(sealed.startsWith("id-1|https://app/cb|"));
     assert.ok(LoginStateSealer.isSealed(sealed.slice(sealed.lastIndexOf("|") + 1)));
@@ -245,13 +245,13 @@ describe("login state", () => {
 
   it("refuses state sealed under another secret, or expired", async () => {
     const other = new LoginStateSealer(
-      new TextEncoder().encode("x".repeat(32)),
+      [new TextEncoder().encode("x".repeat(32))],
       60,
       new MemoryUsedOnceRegistry(),
     );
-    const mine = new LoginStateSealer(secret, 60, new MemoryUsedOnceRegistry());
+    const mine = new LoginStateSealer([secret], 60, new MemoryUsedOnceRegistry());
     await assert.rejects(mine.open(await other.seal(state)), /invalid/);
-    const shortLived = new LoginStateSealer(secret, 1, new MemoryUsedOnceRegistry());
+    const shortLived = new LoginStateSealer([secret], 1, new MemoryUsedOnceRegistry());
     const sealed = await shortLived.seal(state);
     await new Promise((resolve) => setTimeout(resolve, 2100));
     await assert.rejects(shortLived.open(sealed), /expired/);

@@ -201,7 +201,8 @@ describe("broker: token exchange", () => {
     const broker = new Broker(resolveBrokerOptions(settings), {
       options: resolved,
       idp: new IdentityProvider(resolved),
-      secret: randomBytes(32),
+      secrets: [randomBytes(32)],
+      secretsFrom: "secret",
       basePath: new BasePath(resolved.proxy),
     });
     for (const sub of [42, undefined, null, ["a"], { id: "a" }, ""]) {

@@ -33,15 +33,15 @@ export function nodeAuthRequest(
 export function nodeAuthorization(req: Pick<IncomingMessage, "headers" | "rawHeaders">) {
   const first = req.headers.authorization;
   if (first === undefined) return undefined;
-  let values: string[] | undefined;
+  const values: string[] = [];
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     if (name.length === 13 && name.toLowerCase() === "authorization") {
-      (values ??= []).push(raw[i + 1] as string);
+      values.push(raw[i + 1] as string);
     }
   }
-  return values !== undefined && values.length > 1 ? values.join(", ") : first;
+  return values.length > 1 ? values.join(", ") : first;
 }
 
 /**

@@ -12,7 +12,7 @@ import { AuthError, badRequest, unauthorized, unavailable } from "../core/errors
 import type { IdentityProvider, TokenSet } from "../core/idp.ts";
 import { Lazy, NETWORK_BACKOFF } from "../core/lazy.ts";
 import { describeError, type Logger } from "../core/log.ts";
-import type { ResolvedOptions } from "../core/options.ts";
+import { ConfigurationError, type ResolvedOptions } from "../core/options.ts";
 import { nowSeconds } from "../core/time.ts";
 import type {
   EndpointPaths,
@@ -49,7 +49,13 @@ export class Broker implements TokenMode {
     private readonly settings: ResolvedBrokerOptions,
     private readonly services: ModeServices,
   ) {
-    const { options, idp, secret } = services;
+    const { options, idp, secrets } = services;
+    if (services.secretsFrom === "random") {
+      throw new ConfigurationError(
+        "secret",
+        "broker mode with a public client (no clientSecret) needs a secret that every instance shares: 32+ random bytes",
+      );
+    }
     const logger = options.logger;
     this.options = options;
     this.idp = idp;
@@ -58,7 +64,8 @@ export class Broker implements TokenMode {
     this.keys = new BrokerKeys(store, {
       alg: settings.signingAlg,
       rotationSeconds: settings.keyRotationSeconds,
-      box: options.secret ? new SecretBox(secret, "ts-oidc-auth signing keys v1") : undefined,
+      box: new SecretBox(secrets, "ts-oidc-auth signing keys v1"),
+      logger,
     });
     this.peers = new TrustedPeers(
       settings.trustedIssuers,
@@ -72,7 +79,7 @@ export class Broker implements TokenMode {
     );
     this.sessions = new BrokerSessions({
       store,
-      box: new SecretBox(secret, "ts-oidc-auth session secrets v1"),
+      box: new SecretBox(secrets, "ts-oidc-auth session secrets v1"),
       refreshAtIdp: async (refreshToken) => {
         const tokens = await idp.refresh(refreshToken);
         return { refreshToken: tokens.refresh_token, scope: tokens.scope };
@@ -282,11 +289,6 @@ export class Broker implements TokenMode {
     if (this.settings.issuer === undefined && this.options.proxy === undefined) {
       logger.warn(
         `Broker mode without "proxy" or "brokerIssuer": tokens are issued by "${this.settings.audience}", which is not a URL, so peers cannot find this instance's keys to federate with it. Configure "proxy" (the app's public URL).`,
-      );
-    }
-    if (this.options.secret === undefined) {
-      logger.warn(
-        'Broker mode without "secret": IdP refresh tokens are encrypted under a per-process key, so sessions cannot be refreshed after a restart or on another instance, and signing keys are stored unencrypted. Configure "secret" to keep sessions across instances and encrypt keys at rest.',
       );
     }
   }

@@ -13,11 +13,13 @@ import {
   type JSONWebKeySet,
   type JWK,
 } from "jose";
+import { unavailable } from "../core/errors.ts";
 import { RefreshingKeySet } from "../core/keyset.ts";
+import type { Logger } from "../core/log.ts";
 import { nowSeconds } from "../core/time.ts";
 import type { BrokerStore, SigningKeyRecord } from "../stores/types.ts";
 import type { BrokerSigningAlg } from "./options.ts";
-import type { SecretBox } from "./secret-box.ts";
+import { type SecretBox, UnreadableSecret } from "./secret-box.ts";
 
 export interface SigningKey {
   slot: number;
@@ -29,8 +31,9 @@ export interface SigningKey {
 export interface BrokerKeyOptions {
   alg: BrokerSigningAlg;
   rotationSeconds: number;
-  /** Encrypts private keys at rest; absent when no secret is configured. */
-  box: SecretBox | undefined;
+  /** Encrypts private keys at rest. */
+  box: SecretBox;
+  logger: Logger;
 }
 
 /** Keys published and trusted: the current and the previous one. */
@@ -69,22 +72,48 @@ export class BrokerKeys {
     return { keys: records.map((record) => JSON.parse(record.publicJwk) as JWK) };
   }
 
+  /**
+   * The newest key of this slot or a later one that a configured secret
+   * opens. A key no secret opens (the secret was replaced, not rotated) is
+   * skipped with one log line, and the next slot gets a new key: its public
+   * half stays published, so tokens it signed still verify.
+   */
   private async loadOrCreate(slot: number): Promise<SigningKey> {
     const store = await this.store();
-    const [newest] = await store.listSigningKeys(1);
-    const record =
-      newest?.slot === slot ? newest : await store.putSigningKeyIfAbsent(await this.generate(slot));
-    const privateJwk = JSON.parse(
-      this.options.box ? await this.options.box.open(record.privateJwk) : record.privateJwk,
-    ) as JWK;
-    this.signing = {
-      slot: record.slot,
-      kid: record.kid,
-      alg: record.alg,
-      privateKey: (await importJWK(privateJwk, record.alg)) as CryptoKey,
-    };
-    await this.verificationKeys.reload();
-    return this.signing;
+    let [record] = await store.listSigningKeys(1);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      if (record === undefined || record.slot < slot) {
+        record = await store.putSigningKeyIfAbsent(await this.generate(slot));
+      }
+      const key = await this.open(record);
+      if (key !== undefined) {
+        // Remembered for this slot: a key made ahead for a later slot signs until that one's turn.
+        this.signing = { ...key, slot };
+        await this.verificationKeys.reload();
+        return this.signing;
+      }
+      record = await store.putSigningKeyIfAbsent(await this.generate(record.slot + 1));
+    }
+    throw unavailable("No signing key that the configured secrets open could be made.");
+  }
+
+  private async open(record: SigningKeyRecord): Promise<SigningKey | undefined> {
+    let privateJwk: JWK;
+    try {
+      // Keys written before every broker key was sealed are plain JSON.
+      const text = record.privateJwk.startsWith("{")
+        ? record.privateJwk
+        : await this.options.box.open(record.privateJwk);
+      privateJwk = JSON.parse(text) as JWK;
+    } catch (error) {
+      if (!(error instanceof UnreadableSecret)) throw error;
+      this.options.logger.error(
+        `Broker signing key ${record.kid} (slot ${record.slot}) opens with none of the configured secrets: skipped, a new key takes over. Keep the old secret at the end of "secret" to rotate secrets without this.`,
+      );
+      return undefined;
+    }
+    const privateKey = (await importJWK(privateJwk, record.alg)) as CryptoKey;
+    return { slot: record.slot, kid: record.kid, alg: record.alg, privateKey };
   }
 
   private async generate(slot: number): Promise<SigningKeyRecord> {
@@ -98,7 +127,7 @@ export class BrokerKeys {
       kid,
       alg,
       publicJwk: JSON.stringify({ ...publicJwk, kid, alg, use: "sig" }),
-      privateJwk: box ? await box.seal(privateJwk) : privateJwk,
+      privateJwk: await box.seal(privateJwk),
       createdAt: nowSeconds(),
     };
   }

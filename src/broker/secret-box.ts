@@ -1,30 +1,41 @@
 /**
  * Authenticated encryption of values the broker stores (IdP refresh tokens,
  * private keys, replayable token pairs): jose's compact JWE with `dir` +
- * A256GCM under a key derived from the configured secret, one key per
- * purpose.
+ * A256GCM under keys derived from the secrets, one keyring per purpose: the
+ * newest secret seals, every configured one opens.
  */
 import { CompactEncrypt, compactDecrypt } from "jose";
-import { deriveKey } from "../core/state.ts";
+import { Keyring } from "../core/keyring.ts";
 
 const JWE_OPTIONS = { keyManagementAlgorithms: ["dir"], contentEncryptionAlgorithms: ["A256GCM"] };
 
-export class SecretBox {
-  private readonly key: Promise<Uint8Array>;
+/** A stored value that none of the configured secrets opens (or that was altered). */
+export class UnreadableSecret extends Error {
+  override readonly name = "UnreadableSecret";
+}
 
-  constructor(secret: Uint8Array, purpose: string) {
-    this.key = deriveKey(secret, purpose);
+export class SecretBox {
+  private readonly keys: Keyring;
+
+  constructor(secrets: readonly Uint8Array[], purpose: string) {
+    this.keys = new Keyring(secrets, purpose);
   }
 
   async seal(plaintext: string): Promise<string> {
     return new CompactEncrypt(new TextEncoder().encode(plaintext))
       .setProtectedHeader({ alg: "dir", enc: "A256GCM" })
-      .encrypt(await this.key);
+      .encrypt(await this.keys.sealing);
   }
 
-  /** Throws when the value was sealed under another secret or was altered. */
+  /** Throws `UnreadableSecret` when no configured secret sealed the value, or it was altered. */
   async open(sealed: string): Promise<string> {
-    const { plaintext } = await compactDecrypt(sealed, await this.key, JWE_OPTIONS);
-    return new TextDecoder().decode(plaintext);
+    try {
+      const { plaintext } = await this.keys.openWithAny((key) =>
+        compactDecrypt(sealed, key, JWE_OPTIONS),
+      );
+      return new TextDecoder().decode(plaintext);
+    } catch (error) {
+      throw new UnreadableSecret("no configured secret opens this stored value", { cause: error });
+    }
   }
 }

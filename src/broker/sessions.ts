@@ -15,7 +15,7 @@ import { nowSeconds } from "../core/time.ts";
 import type { TokenResponseBody } from "../core/token-response.ts";
 import { RotationConflictError } from "../stores/common.ts";
 import type { BrokerStore, RefreshTokenRecord, SessionRecord } from "../stores/types.ts";
-import type { SecretBox } from "./secret-box.ts";
+import { type SecretBox, UnreadableSecret } from "./secret-box.ts";
 
 /** Who the session belongs to: what minted tokens say about the user. */
 export interface Profile {
@@ -130,6 +130,11 @@ export class BrokerSessions {
         await store.revokeSession(session.id);
         throw sessionEnded("The identity provider ended this session; log in again.");
       }
+      // Sealed under a secret no longer configured: the session cannot go on.
+      if (error instanceof UnreadableSecret) {
+        await store.revokeSession(session.id);
+        throw sessionEnded();
+      }
       await store.releaseRefreshToken(consumed.hash);
       throw error;
     }
@@ -171,14 +176,14 @@ export class BrokerSessions {
     token: RefreshTokenRecord,
     deadline: number,
   ): Promise<TokenResponseBody | undefined> {
-    const { graceSeconds, box } = this.services;
+    const { graceSeconds } = this.services;
     const presentedAt = nowSeconds();
     for (let record: RefreshTokenRecord | null = token; ; ) {
       if (record === null) throw sessionEnded();
       if (record.consumedAt === null) return undefined;
       const inGrace = graceSeconds > 0 && presentedAt - record.consumedAt <= graceSeconds;
       if (record.successor !== null) {
-        if (inGrace) return JSON.parse(await box.open(record.successor)) as TokenResponseBody;
+        if (inGrace) return this.openSuccessor(store, record.sessionId, record.successor);
         await store.revokeSession(record.sessionId);
         throw sessionEnded(
           "This refresh token was already used; the session is revoked. Log in again.",
@@ -190,6 +195,21 @@ export class BrokerSessions {
         throw unavailable("The refresh is still in progress; try again shortly.");
       await new Promise((resolve) => setTimeout(resolve, 25));
       record = await store.getRefreshToken(token.hash);
+    }
+  }
+
+  /** The pair a rotation recorded; a pair no configured secret opens ends the session. */
+  private async openSuccessor(
+    store: BrokerStore,
+    sessionId: string,
+    successor: string,
+  ): Promise<TokenResponseBody> {
+    try {
+      return JSON.parse(await this.services.box.open(successor)) as TokenResponseBody;
+    } catch (error) {
+      if (!(error instanceof UnreadableSecret)) throw error;
+      await store.revokeSession(sessionId);
+      throw sessionEnded();
     }
   }
 

@@ -23,8 +23,10 @@ import type { TokenMode } from "./token-mode.ts";
 export interface ModeServices {
   options: ResolvedOptions;
   idp: IdentityProvider;
-  /** The configured secret, or this process's random one. */
-  secret: Uint8Array;
+  /** The keys' secrets, newest first (see `effectiveSecrets`). */
+  secrets: readonly Uint8Array[];
+  /** Where they come from: a random one is this process's alone. */
+  secretsFrom: SecretSource;
   /** Where the auth routes are served (fixes the prefix when read). */
   basePath: BasePath;
 }
@@ -37,6 +39,8 @@ export interface ModePlugin {
   create(services: ModeServices): TokenMode | undefined;
 }
 
+export type SecretSource = "secret" | "clientSecret" | "random";
+
 export class AuthCore {
   readonly #options: ResolvedOptions;
   readonly #context: EndpointContext;
@@ -47,10 +51,10 @@ export class AuthCore {
     const resolved = resolveOptions(options, plugin?.optionNames);
     const idp = new IdentityProvider(resolved);
     const idpTokens = new TokenVerifier(idp, resolved);
-    const secret = resolved.secret ?? crypto.getRandomValues(new Uint8Array(32));
+    const { secrets, secretsFrom } = effectiveSecrets(resolved);
     this.#basePath = new BasePath(resolved.proxy);
     const mode: TokenMode =
-      plugin?.create({ options: resolved, idp, secret, basePath: this.#basePath }) ??
+      plugin?.create({ options: resolved, idp, secrets, secretsFrom, basePath: this.#basePath }) ??
       new PassthroughMode(idp, idpTokens, resolved.logger);
     this.#options = resolved;
     this.#bearer = new BearerCheck((token) => mode.verify(token), resolved);
@@ -60,14 +64,14 @@ export class AuthCore {
       mode,
       idpTokens,
       loginState: new LoginStateSealer(
-        secret,
+        secrets,
         resolved.loginTimeoutSeconds,
         mode.usedOnce ?? new MemoryUsedOnceRegistry(),
       ),
       redirects: new RedirectPolicy(resolved.allowedRedirectUris),
       verifyBearer: (authorization) => this.#bearer.claims(authorization),
     };
-    warnAboutDefaults(resolved, this.#context.redirects);
+    warnAboutDefaults(resolved, secretsFrom, this.#context.redirects);
   }
 
   /**
@@ -88,11 +92,34 @@ export class AuthCore {
   }
 }
 
-function warnAboutDefaults(options: ResolvedOptions, redirects: RedirectPolicy): void {
-  const { logger, secret } = options;
-  if (secret === undefined) {
+/**
+ * The configured secrets; else the client secret, which every instance of
+ * one app shares (each use derives its own key from it, keyring.ts); else,
+ * for a public client, a random one of this process's own.
+ */
+function effectiveSecrets(options: ResolvedOptions): {
+  secrets: readonly Uint8Array[];
+  secretsFrom: SecretSource;
+} {
+  if (options.secrets !== undefined) return { secrets: options.secrets, secretsFrom: "secret" };
+  if (options.clientSecret !== undefined) {
+    return {
+      secrets: [new TextEncoder().encode(options.clientSecret)],
+      secretsFrom: "clientSecret",
+    };
+  }
+  return { secrets: [crypto.getRandomValues(new Uint8Array(32))], secretsFrom: "random" };
+}
+
+function warnAboutDefaults(
+  options: ResolvedOptions,
+  secretsFrom: SecretSource,
+  redirects: RedirectPolicy,
+): void {
+  const { logger } = options;
+  if (secretsFrom === "random") {
     logger.warn(
-      'No "secret" configured: login state is sealed with a random per-process key, so a login started on one instance (or before a restart) cannot finish on another. Configure "secret" (32+ random bytes) to share logins between instances.',
+      'No "secret" and no "clientSecret": login state is sealed with a random per-process key, so a login started on one instance (or before a restart) cannot finish on another. Configure "secret" (32+ random bytes) to share logins between instances.',
     );
   }
   if (!redirects.restricted) {

@@ -42,10 +42,12 @@ export interface CoreOptions {
   allowedRedirectUris?: string[];
   /**
    * Secret (at least 32 bytes of entropy) that seals login state and
-   * encrypts stored tokens. Without it a random per-process key is used, with
-   * a warning at start-up.
+   * encrypts what broker mode stores; or a list, newest first: the first
+   * seals, every one opens, so a secret can be rotated. Without it the keys
+   * are derived from `clientSecret`, which every instance of the app shares;
+   * a public client without it gets a random per-process key, with a warning.
    */
-  secret?: string | Uint8Array;
+  secret?: string | Uint8Array | ReadonlyArray<string | Uint8Array>;
   /** Clock skew accepted on `exp`, `nbf` and `iat`, in seconds. Default 30. */
   clockToleranceSeconds?: number;
   /** Signature algorithms accepted on bearer tokens. Default: RS, PS and ES families and EdDSA. */
@@ -173,7 +175,7 @@ export function resolveOptions(options: CoreOptions, otherNames: readonly string
     allowedRedirectUris: options.allowedRedirectUris?.map(
       (uri) => httpUrl(uri, "allowedRedirectUris").href,
     ),
-    secret: options.secret === undefined ? undefined : secretBytes(options.secret),
+    secrets: options.secret === undefined ? undefined : secretList(options.secret),
     clockToleranceSeconds: nonNegative(
       options.clockToleranceSeconds ?? 30,
       "clockToleranceSeconds",
@@ -235,13 +237,18 @@ export function count(value: unknown, option: string): number {
   return value;
 }
 
-function secretBytes(secret: string | Uint8Array): Uint8Array {
-  const bytes = typeof secret === "string" ? new TextEncoder().encode(secret) : secret;
-  if (!(bytes instanceof Uint8Array) || bytes.byteLength < 32) {
-    throw new ConfigurationError(
-      "secret",
-      "expected at least 32 bytes (e.g. 32 random bytes, base64)",
-    );
-  }
-  return bytes;
+function secretList(secret: unknown): Uint8Array[] {
+  const list = Array.isArray(secret) ? secret : [secret];
+  if (list.length === 0) throw new ConfigurationError("secret", "expected at least one secret");
+  return list.map((entry: unknown, index) => {
+    const bytes = typeof entry === "string" ? new TextEncoder().encode(entry) : entry;
+    if (!(bytes instanceof Uint8Array) || bytes.byteLength < 32) {
+      const which = list.length > 1 ? ` (entry ${index + 1} of the list)` : "";
+      throw new ConfigurationError(
+        "secret",
+        `expected at least 32 bytes${which}, e.g. 32 random bytes, base64`,
+      );
+    }
+    return bytes;
+  });
 }

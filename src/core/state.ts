@@ -9,6 +9,7 @@
  */
 import { EncryptJWT, errors as joseErrors, jwtDecrypt } from "jose";
 import { AuthError, badRequest } from "./errors.ts";
+import { Keyring } from "./keyring.ts";
 
 export interface LoginState {
   /** Unique id of this login, for single use. */
@@ -27,14 +28,14 @@ export interface UsedOnceRegistry {
 }
 
 export class LoginStateSealer {
-  private key: Promise<Uint8Array>;
+  private readonly keys: Keyring;
 
   constructor(
-    secret: Uint8Array,
+    secrets: readonly Uint8Array[],
     private readonly ttlSeconds: number,
     private readonly used: UsedOnceRegistry,
   ) {
-    this.key = deriveKey(secret, "ts-oidc-auth login state v1");
+    this.keys = new Keyring(secrets, "ts-oidc-auth login state v1");
   }
 
   /** The `state` parameter for the authorization request. */
@@ -43,7 +44,7 @@ export class LoginStateSealer {
       .setProtectedHeader({ alg: "dir", enc: "A256GCM" })
       .setJti(state.id)
       .setExpirationTime(`${this.ttlSeconds}s`)
-      .encrypt(await this.key);
+      .encrypt(await this.keys.sealing);
     return `${state.id}|${state.redirectUri}|${sealed}`;
   }
 
@@ -69,10 +70,12 @@ export class LoginStateSealer {
 
   private async decrypt(sealed: string): Promise<LoginState> {
     try {
-      const { payload } = await jwtDecrypt(sealed, await this.key, {
-        keyManagementAlgorithms: ["dir"],
-        contentEncryptionAlgorithms: ["A256GCM"],
-      });
+      const { payload } = await this.keys.openWithAny((key) =>
+        jwtDecrypt(sealed, key, {
+          keyManagementAlgorithms: ["dir"],
+          contentEncryptionAlgorithms: ["A256GCM"],
+        }),
+      );
       const { jti, exp, r, n, v } = payload;
       if (typeof jti !== "string" || typeof r !== "string" || typeof n !== "string") {
         throw new joseErrors.JWTInvalid("incomplete state");
@@ -90,24 +93,6 @@ export class LoginStateSealer {
       );
     }
   }
-}
-
-/** A 256-bit key for one purpose, derived from the configured secret with HKDF. */
-export async function deriveKey(secret: Uint8Array, purpose: string): Promise<Uint8Array> {
-  const material = await crypto.subtle.importKey("raw", new Uint8Array(secret), "HKDF", false, [
-    "deriveBits",
-  ]);
-  const bits = await crypto.subtle.deriveBits(
-    {
-      name: "HKDF",
-      hash: "SHA-256",
-      salt: new Uint8Array(),
-      info: new TextEncoder().encode(purpose),
-    },
-    material,
-    256,
-  );
-  return new Uint8Array(bits);
 }
 
 /**
