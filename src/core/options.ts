@@ -6,7 +6,7 @@
  * (broker/options.ts).
  */
 import { type ClaimConstraints, checkClaimConstraints } from "./claims.ts";
-import { consoleLogger, type Logger } from "./log.ts";
+import { consoleLogger, type Logger, type ResolvedLogger, resolveLogger } from "./log.ts";
 
 export interface CoreOptions {
   /** The client id registered at the IdP. */
@@ -75,7 +75,12 @@ export interface CoreOptions {
   loginTimeoutSeconds?: number;
   /** Largest request body accepted, in bytes. Default 16384. */
   maxBodyBytes?: number;
-  /** Receives warnings and errors. Default: the console. */
+  /**
+   * Receives debug, info, warning and error messages, with structured
+   * fields as a second argument (README "Logging"): `console`, winston, or
+   * a pino instance (called object first, as pino wants). Default: warnings
+   * and errors to the console.
+   */
   logger?: Logger;
 }
 
@@ -185,8 +190,14 @@ export function resolveOptions(options: CoreOptions, otherNames: readonly string
     tokenCacheMaxAgeMs: positive(options.tokenCacheMaxAgeMs ?? 60_000, "tokenCacheMaxAgeMs"),
     loginTimeoutSeconds: positive(options.loginTimeoutSeconds ?? 600, "loginTimeoutSeconds"),
     maxBodyBytes: positive(options.maxBodyBytes ?? 16_384, "maxBodyBytes"),
-    logger: options.logger ?? consoleLogger,
+    logger: logger(options.logger ?? consoleLogger),
   };
+}
+
+function logger(value: unknown): ResolvedLogger {
+  const resolved = resolveLogger(value);
+  if (typeof resolved === "string") throw new ConfigurationError("logger", resolved);
+  return resolved;
 }
 
 function claimConstraints(claims: unknown): ClaimConstraints {
