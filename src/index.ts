@@ -9,7 +9,7 @@ export type { EndpointName, Route, RouterOptions } from "./core/endpoints/index.
 export { AuthError, type ErrorBody } from "./core/errors.ts";
 export type { Guard, GuardOutcome } from "./core/guard.ts";
 export type { AuthRequest, AuthResponse, RawBody } from "./core/http.ts";
-export type { Logger } from "./core/log.ts";
+export { fieldsFirst, type LogFields, type Logger } from "./core/log.ts";
 export { ConfigurationError } from "./core/options.ts";
 export { DEFAULT_PATHS } from "./core/paths.ts";
 export type { TokenResponseBody } from "./core/token-response.ts";

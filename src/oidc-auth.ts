@@ -4,7 +4,12 @@
  * this class; the core itself knows nothing of the broker.
  */
 import { Broker } from "./broker/broker.ts";
-import { BROKER_OPTION_NAMES, type BrokerOptions, resolveBrokerOptions } from "./broker/options.ts";
+import {
+  BROKER_OPTION_NAMES,
+  type BrokerOptions,
+  checkBrokerOptionsUnused,
+  resolveBrokerOptions,
+} from "./broker/options.ts";
 import { AuthCore } from "./core/auth-core.ts";
 import type { CoreOptions } from "./core/options.ts";
 
@@ -14,8 +19,11 @@ export class OIDCAuth extends AuthCore {
   constructor(options: OIDCAuthOptions) {
     super(options, {
       optionNames: Object.keys(BROKER_OPTION_NAMES),
-      create: (services) =>
-        options.brokerMode ? new Broker(resolveBrokerOptions(options), services) : undefined,
+      create: (services) => {
+        if (options.brokerMode === true) return new Broker(resolveBrokerOptions(options), services);
+        checkBrokerOptionsUnused(options, services.options.logger);
+        return undefined;
+      },
     });
   }
 }

@@ -6,10 +6,14 @@
  * which are served here as Bun / Next.js would call them.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
 import { type DevIdp, startDevIdp } from "../dev-idp/index.ts";
 import { checkReadmeExamples } from "../scripts/check-readme-examples.ts";
 import { signWithIdpKey, validClaims } from "./helpers/forge.ts";
@@ -21,6 +25,7 @@ import {
   serveNextRoutes,
 } from "./helpers/servers.ts";
 
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const LISTENING_EXAMPLES = ["express", "fastify", "hono", "koa", "nestjs"];
 
 describe("README", () => {
@@ -67,19 +72,54 @@ describe("examples", () => {
   });
 
   it("examples/next serves the auth endpoints and its protected route", async () => {
+    // Not literal imports: the repository's tsc would follow them into
+    // examples/next, which is type-checked under Next's own tsconfig (below).
+    const route = (folder: string): Promise<RouteModule> =>
+      import(new URL(`../examples/next/app${folder}/route.ts`, import.meta.url).href);
     const files = new Map<string, RouteModule>([
-      ["/api/[...auth]", await import("../examples/next/app/api/[...auth]/route.ts")],
-      [
-        "/api/auth/v2/auth-ports",
-        await import("../examples/next/app/api/auth/v2/auth-ports/route.ts"),
-      ],
-      ["/me", await import("../examples/next/app/me/route.ts")],
+      ["/api/[...auth]", await route("/api/[...auth]")],
+      ["/api/auth/v2/auth-ports", await route("/api/auth/v2/auth-ports")],
+      ["/me", await route("/me")],
     ]);
     const app = await serveNextRoutes(files);
     try {
       await exercise(idp, app.url, false);
     } finally {
       await app.close();
+    }
+  });
+});
+
+describe("examples/next under create-next-app's tsconfig", () => {
+  it("type-checks against the package's declarations, with the imports a user writes", () => {
+    // A project as create-next-app makes it (examples/next/tsconfig.json is
+    // its template's; it installs @types/node too), with ts-oidc-auth
+    // installed: package.json and the declarations the build emits.
+    const dir = mkdtempSync(join(tmpdir(), "ts-oidc-auth-next-"));
+    try {
+      cpSync(join(ROOT, "examples/next"), dir, { recursive: true });
+      const installed = join(dir, "node_modules/ts-oidc-auth");
+      mkdirSync(installed, { recursive: true });
+      copyFileSync(join(ROOT, "package.json"), join(installed, "package.json"));
+      mkdirSync(join(dir, "node_modules/@types"));
+      symlinkSync(join(ROOT, "node_modules/@types/node"), join(dir, "node_modules/@types/node"));
+      const tsc = join(ROOT, "node_modules/typescript/bin/tsc");
+      const run = (args: string[]) =>
+        spawnSync(process.execPath, [tsc, ...args], { cwd: ROOT, encoding: "utf8" });
+      const emitted = run([
+        "-p",
+        "tsconfig.build.json",
+        "--emitDeclarationOnly",
+        "--declarationMap",
+        "false",
+        "--outDir",
+        join(installed, "dist"),
+      ]);
+      assert.equal(emitted.status, 0, emitted.stdout + emitted.stderr);
+      const checked = run(["-p", join(dir, "tsconfig.json"), "--incremental", "false"]);
+      assert.equal(checked.status, 0, checked.stdout + checked.stderr);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

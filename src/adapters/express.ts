@@ -2,19 +2,16 @@
  * Express 5 adapter: translates Express requests and responses to the
  * core's `AuthRequest` / `AuthResponse`, nothing more.
  */
-import type { Request, RequestHandler, Response, Router } from "express";
+// A static import, no top-level await: the module loads under require(esm)
+// (README "CommonJS"); a missing express is Node's own "Cannot find package".
+import express, { type Request, type RequestHandler, type Response, type Router } from "express";
 import type { AuthCore } from "../core/auth-core.ts";
 import type { IDToken, Requirement } from "../core/claims.ts";
 import type { RouterOptions } from "../core/endpoints/index.ts";
 import type { Guard } from "../core/guard.ts";
 import type { AuthResponse } from "../core/http.ts";
-import { importPeer } from "../core/peer.ts";
 import { OIDCAuth } from "../oidc-auth.ts";
 import { nodeAuthorization, nodeAuthRequest, nodeRequestBody } from "./node-request.ts";
-
-const express = (
-  await importPeer<{ default: typeof import("express") }>("express", "ts-oidc-auth/express")
-).default;
 
 declare global {
   namespace Express {

@@ -13,13 +13,11 @@ import type { IDToken, Requirement } from "../core/claims.ts";
 import type { RouterOptions } from "../core/endpoints/index.ts";
 import type { Guard } from "../core/guard.ts";
 import type { AuthResponse } from "../core/http.ts";
-import { importPeer } from "../core/peer.ts";
 import { OIDCAuth } from "../oidc-auth.ts";
 import { nodeAuthorization, nodeAuthRequest } from "./node-request.ts";
 
-// The plugin only uses the instance it is registered on; loading fastify
-// here makes a missing install fail at import, with the package to install.
-await importPeer("fastify", "ts-oidc-auth/fastify");
+// The plugin only uses the instance it is registered on: fastify itself is
+// not loaded here (types only), so nothing waits at import (README "CommonJS").
 
 declare module "fastify" {
   interface FastifyRequest {

@@ -4,22 +4,15 @@
  * web `Request`), so it runs wherever Hono runs.
  */
 import type { IncomingMessage } from "node:http";
-import type { Hono as HonoApp, MiddlewareHandler } from "hono";
+// Static imports, no top-level await (README "CommonJS"); bundlers follow them.
+import { Hono, type Hono as HonoApp, type MiddlewareHandler } from "hono";
 import type { AuthCore } from "../core/auth-core.ts";
 import type { IDToken, Requirement } from "../core/claims.ts";
 import type { RouterOptions } from "../core/endpoints/index.ts";
 import type { Guard } from "../core/guard.ts";
-import { importPeer } from "../core/peer.ts";
 import { OIDCAuth } from "../oidc-auth.ts";
 import { authorizationOf, toAuthRequest, toResponse } from "./fetch.ts";
 import { nodeAuthorization } from "./node-request.ts";
-
-// A literal import() lets bundlers (wrangler, esbuild) include hono.
-const { Hono } = await importPeer<typeof import("hono")>(
-  "hono",
-  "ts-oidc-auth/hono",
-  () => import("hono"),
-);
 
 /** What the guards put into the context: `c.get("token")`. */
 export type TokenVariables<T extends IDToken | undefined> = { Variables: { token: T } };

@@ -3,20 +3,16 @@
  * middleware, translating Koa's context to the core and back.
  */
 import type { RouterInstance } from "@koa/router";
+// Static imports, no top-level await (README "CommonJS").
+import { Router } from "@koa/router";
 import type { Context, Middleware } from "koa";
 import type { AuthCore } from "../core/auth-core.ts";
 import type { IDToken, Requirement } from "../core/claims.ts";
 import type { RouterOptions } from "../core/endpoints/index.ts";
 import type { Guard } from "../core/guard.ts";
 import type { AuthResponse } from "../core/http.ts";
-import { importPeer } from "../core/peer.ts";
 import { OIDCAuth } from "../oidc-auth.ts";
 import { nodeAuthorization, nodeAuthRequest, nodeRequestBody } from "./node-request.ts";
-
-const { Router } = await importPeer<typeof import("@koa/router")>(
-  "@koa/router",
-  "ts-oidc-auth/koa",
-);
 
 declare module "koa" {
   interface DefaultState {

@@ -11,7 +11,7 @@ import { flattenRoles, type IDToken } from "../core/claims.ts";
 import { AuthError, badRequest, unauthorized, unavailable } from "../core/errors.ts";
 import type { IdentityProvider, TokenSet } from "../core/idp.ts";
 import { Lazy, NETWORK_BACKOFF } from "../core/lazy.ts";
-import { describeError, type Logger } from "../core/log.ts";
+import { describeError, errorCode, type Logger, loggableUrl } from "../core/log.ts";
 import { ConfigurationError, type ResolvedOptions } from "../core/options.ts";
 import { nowSeconds } from "../core/time.ts";
 import type {
@@ -279,10 +279,19 @@ export class Broker implements TokenMode {
     try {
       store = await this.store.get();
     } catch (error) {
-      this.options.logger.error(`The broker store is unavailable: ${describeError(error)}`);
+      // The store's own words name the fix (the package to install, the
+      // unsupported scheme, the host that refused); its URL's password is cut out.
+      const { storeUrl } = this.settings;
+      this.options.logger.error(
+        `The broker store is unavailable: ${storeProblem(error, storeUrl)}`,
+        {
+          store: storeUrl === undefined ? undefined : loggableUrl(storeUrl),
+          code: errorCode(error),
+        },
+      );
       throw unavailable("The session store is unavailable; try again shortly.");
     }
-    return guardStore(store, this.options.logger);
+    return guardStore(store, this.options.logger, this.settings.storeUrl);
   }
 
   private warnAboutDefaults(logger: Logger): void {
@@ -305,8 +314,37 @@ function loadStores(): Promise<typeof import("../stores/index.ts")> {
   return import(new URL(`../stores/index${extension}`, import.meta.url).href);
 }
 
+/**
+ * A store error for the log: its class, code and message, with the store
+ * URL and its password cut out and the length bounded. Only for errors
+ * from opening a store (drivers' connection and setup messages); the
+ * messages of failed queries may quote stored values and are not logged.
+ */
+function storeProblem(error: unknown, storeUrl: string | undefined): string {
+  const described = describeError(error);
+  if (!(error instanceof Error) || error.message === "") return described;
+  let message = error.message;
+  for (const secret of urlSecrets(storeUrl)) message = message.split(secret).join("***");
+  if (message.length > 300) message = `${message.slice(0, 300)}…`;
+  return described === "Error" ? message : `${message} (${described})`;
+}
+
+function urlSecrets(storeUrl: string | undefined): string[] {
+  if (storeUrl === undefined) return [];
+  const secrets = [storeUrl];
+  const userinfo = /^[^:/?#]+:\/\/([^@/?#]*)@/.exec(storeUrl)?.[1];
+  const password = userinfo?.includes(":") ? userinfo.slice(userinfo.indexOf(":") + 1) : undefined;
+  if (password) {
+    secrets.push(password);
+    try {
+      secrets.push(decodeURIComponent(password));
+    } catch {}
+  }
+  return secrets.filter((secret) => secret.length > 0);
+}
+
 /** Wraps every store call so that a failing store answers 503 instead of 500. */
-function guardStore(store: BrokerStore, logger: Logger): BrokerStore {
+function guardStore(store: BrokerStore, logger: Logger, storeUrl: string | undefined): BrokerStore {
   return new Proxy(store, {
     get(target, property, receiver) {
       const value: unknown = Reflect.get(target, property, receiver);
@@ -316,7 +354,16 @@ function guardStore(store: BrokerStore, logger: Logger): BrokerStore {
           return await value.apply(target, args);
         } catch (error) {
           if (error instanceof AuthError || error instanceof RotationConflictError) throw error;
-          logger.error(`Broker store call ${String(property)} failed: ${describeError(error)}`);
+          const code = errorCode(error);
+          // A lost connection is told as the driver tells it; a failed query only by its class and code.
+          const problem =
+            code !== undefined && /^E[A-Z]+$/.test(code)
+              ? storeProblem(error, storeUrl)
+              : describeError(error);
+          logger.error(`Broker store call ${String(property)} failed: ${problem}`, {
+            call: String(property),
+            code,
+          });
           throw unavailable("The session store is unavailable; try again shortly.");
         }
       };

@@ -2,9 +2,12 @@
  * Broker mode's options (README "Broker mode"): named and checked here, by
  * the broker, on the same options object the core reads.
  */
+import type { Logger } from "../core/log.ts";
 import {
+  boolean,
   ConfigurationError,
   httpUrl,
+  kindOf,
   nonEmptyString,
   nonNegative,
   positive,
@@ -61,8 +64,36 @@ export type ResolvedBrokerOptions = ReturnType<typeof resolveBrokerOptions>;
 
 const SIGNING_ALGS: readonly BrokerSigningAlg[] = ["RS256", "ES256", "EdDSA"];
 
+/**
+ * Broker options without `brokerMode: true`. Left out, `brokerMode` makes
+ * them a mistake that would otherwise pass in silence: the app would hand
+ * out the IdP's tokens instead of its own, and the store, audience and peers
+ * configured would be ignored, which shows only later, as peers that
+ * refuse its tokens. So they are refused. `brokerMode: false` is a
+ * deliberate switch (e.g. from the environment, with the rest of the broker
+ * configuration left in place): a warning then.
+ */
+export function checkBrokerOptionsUnused(options: BrokerOptions, logger: Logger): void {
+  const mode = options.brokerMode;
+  if (mode === true) return;
+  if (mode !== undefined) boolean(mode, "brokerMode");
+  const given = Object.keys(BROKER_OPTION_NAMES).filter(
+    (name) => name !== "brokerMode" && options[name as keyof BrokerOptions] !== undefined,
+  );
+  if (given.length === 0) return;
+  const names = given.map((name) => `"${name}"`).join(", ");
+  if (mode === undefined) {
+    throw new ConfigurationError(
+      given[0] ?? "brokerMode",
+      `${names} ${given.length === 1 ? "is a broker mode option" : "are broker mode options"}, but "brokerMode" is not set; add brokerMode: true, or remove ${given.length === 1 ? "it" : "them"}`,
+    );
+  }
+  logger.warn(`"brokerMode" is false, so ${names} ${given.length === 1 ? "is" : "are"} ignored.`);
+}
+
 export function resolveBrokerOptions(options: BrokerOptions) {
-  const jwksPath = options.brokerJwksPath ?? DEFAULT_JWKS_PATH;
+  boolean(options.brokerMode, "brokerMode");
+  const jwksPath = nonEmptyString(options.brokerJwksPath ?? DEFAULT_JWKS_PATH, "brokerJwksPath");
   if (!jwksPath.startsWith("/"))
     throw new ConfigurationError("brokerJwksPath", 'must start with "/"');
   const signingAlg = options.brokerSigningAlg ?? "RS256";
@@ -99,7 +130,9 @@ export function resolveBrokerOptions(options: BrokerOptions) {
       options.brokerIssuer === undefined
         ? undefined
         : httpUrl(options.brokerIssuer, "brokerIssuer").href.replace(/\/$/, ""),
-    trustedIssuers: (options.trustedIssuers ?? []).map((entry) => trustedIssuer(entry, jwksPath)),
+    trustedIssuers: trustedIssuerList(options.trustedIssuers ?? []).map((entry) =>
+      trustedIssuer(entry, jwksPath),
+    ),
     jwksPath,
     signingAlg,
     keyRotationSeconds: positive(
@@ -110,6 +143,16 @@ export function resolveBrokerOptions(options: BrokerOptions) {
     sessionSeconds: positive(options.brokerSessionSeconds ?? 30 * 86_400, "brokerSessionSeconds"),
     refreshGraceSeconds: nonNegative(options.refreshGraceSeconds ?? 5, "refreshGraceSeconds"),
   };
+}
+
+function trustedIssuerList(value: unknown): Array<string | { issuer: string; jwksUri: string }> {
+  if (!Array.isArray(value)) {
+    throw new ConfigurationError(
+      "trustedIssuers",
+      `expected an array of issuer URLs or { issuer, jwksUri }, got ${kindOf(value)}`,
+    );
+  }
+  return value;
 }
 
 function trustedIssuer(

@@ -6,7 +6,7 @@
  * (broker/options.ts).
  */
 import { type ClaimConstraints, checkClaimConstraints } from "./claims.ts";
-import { consoleLogger, type Logger } from "./log.ts";
+import { consoleLogger, type Logger, type ResolvedLogger, resolveLogger } from "./log.ts";
 
 export interface CoreOptions {
   /** The client id registered at the IdP. */
@@ -15,8 +15,8 @@ export interface CoreOptions {
   clientSecret?: string;
   /** The IdP's discovery document, e.g. `https://idp/realms/x/.well-known/openid-configuration`. May be an internal URL. */
   discoveryUrl: string;
-  /** Space-separated scopes requested at login besides `openid`. Default `"profile email"`. */
-  scopes?: string;
+  /** Scopes requested at login besides `openid`: space-separated, or an array. Default `"profile email"`. */
+  scopes?: string | string[];
   /** The `aud` that access tokens must carry. Default: the client id. */
   audience?: string;
   /** Claim constraints of every guard that names none of its own (README "Guards"). */
@@ -77,7 +77,12 @@ export interface CoreOptions {
   loginTimeoutSeconds?: number;
   /** Largest request body accepted, in bytes. Default 16384. */
   maxBodyBytes?: number;
-  /** Receives warnings and errors. Default: the console. */
+  /**
+   * Receives debug, info, warning and error messages, with structured
+   * fields as a second argument (README "Logging"): `console`, winston, or
+   * a pino instance (called object first, as pino wants). Default: warnings
+   * and errors to the console.
+   */
   logger?: Logger;
 }
 
@@ -143,12 +148,19 @@ export function resolveOptions(options: CoreOptions, otherNames: readonly string
     throw new ConfigurationError("options", "expected an object");
   }
   // A misspelt option would otherwise be ignored in silence.
+  const known = [...Object.keys(CORE_OPTION_NAMES), ...otherNames];
   for (const key of Object.keys(options)) {
-    if (!Object.hasOwn(CORE_OPTION_NAMES, key) && !otherNames.includes(key)) {
-      throw new ConfigurationError(key, "unknown option");
+    if (!known.includes(key)) {
+      const suggestion = closestName(key, known);
+      throw new ConfigurationError(
+        key,
+        suggestion === undefined
+          ? "unknown option"
+          : `unknown option; did you mean "${suggestion}"?`,
+      );
     }
   }
-  const algorithms = options.algorithms ?? [...ASYMMETRIC_ALGORITHMS];
+  const algorithms = stringList(options.algorithms ?? [...ASYMMETRIC_ALGORITHMS], "algorithms");
   for (const alg of algorithms) {
     if (!(ASYMMETRIC_ALGORITHMS as readonly string[]).includes(alg)) {
       throw new ConfigurationError("algorithms", `"${alg}" is not an allowed asymmetric algorithm`);
@@ -162,19 +174,22 @@ export function resolveOptions(options: CoreOptions, otherNames: readonly string
         ? undefined
         : nonEmptyString(options.clientSecret, "clientSecret"),
     discoveryUrl: httpUrl(options.discoveryUrl, "discoveryUrl"),
-    scopes: (options.scopes ?? "profile email").split(/\s+/).filter(Boolean),
+    scopes: scopeList(options.scopes ?? "profile email"),
     audience:
       options.audience === undefined ? clientId : nonEmptyString(options.audience, "audience"),
     claims: claimConstraints(options.claims ?? {}),
     proxy: options.proxy === undefined ? undefined : httpUrl(options.proxy, "proxy"),
-    offlineAccess: options.offlineAccess ?? true,
+    offlineAccess: boolean(options.offlineAccess ?? true, "offlineAccess"),
     timeoutMs: positive(options.timeoutMs ?? 10_000, "timeoutMs"),
     jwksUri: options.jwksUri === undefined ? undefined : httpUrl(options.jwksUri, "jwksUri"),
     issuer: options.issuer === undefined ? undefined : nonEmptyString(options.issuer, "issuer"),
     appName: nonEmptyString(options.appName ?? "ts-oidc-auth", "appName"),
-    allowedRedirectUris: options.allowedRedirectUris?.map(
-      (uri) => httpUrl(uri, "allowedRedirectUris").href,
-    ),
+    allowedRedirectUris:
+      options.allowedRedirectUris === undefined
+        ? undefined
+        : stringList(options.allowedRedirectUris, "allowedRedirectUris").map(
+            (uri) => httpUrl(uri, "allowedRedirectUris").href,
+          ),
     secrets: options.secret === undefined ? undefined : secretList(options.secret),
     clockToleranceSeconds: nonNegative(
       options.clockToleranceSeconds ?? 30,
@@ -187,8 +202,14 @@ export function resolveOptions(options: CoreOptions, otherNames: readonly string
     tokenCacheMaxAgeMs: positive(options.tokenCacheMaxAgeMs ?? 60_000, "tokenCacheMaxAgeMs"),
     loginTimeoutSeconds: positive(options.loginTimeoutSeconds ?? 600, "loginTimeoutSeconds"),
     maxBodyBytes: positive(options.maxBodyBytes ?? 16_384, "maxBodyBytes"),
-    logger: options.logger ?? consoleLogger,
+    logger: logger(options.logger ?? consoleLogger),
   };
+}
+
+function logger(value: unknown): ResolvedLogger {
+  const resolved = resolveLogger(value);
+  if (typeof resolved === "string") throw new ConfigurationError("logger", resolved);
+  return resolved;
 }
 
 function claimConstraints(claims: unknown): ClaimConstraints {
@@ -200,11 +221,87 @@ function claimConstraints(claims: unknown): ClaimConstraints {
   return claims;
 }
 
+/** What a value is, for a message: its type, never the value (it may be a secret). */
+export function kindOf(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "string") return value.trim() === "" ? "an empty string" : "a string";
+  if (typeof value === "number") return Number.isFinite(value) ? "a number" : `${value}`;
+  return typeof value === "object" ? "an object" : `a ${typeof value}`;
+}
+
 export function nonEmptyString(value: unknown, option: string): string {
   if (typeof value !== "string" || value.trim() === "") {
-    throw new ConfigurationError(option, "expected a non-empty string");
+    throw new ConfigurationError(option, `expected a non-empty string, got ${kindOf(value)}`);
   }
   return value;
+}
+
+export function boolean(value: unknown, option: string): boolean {
+  if (typeof value !== "boolean") {
+    throw new ConfigurationError(option, `expected true or false, got ${kindOf(value)}`);
+  }
+  return value;
+}
+
+/** An array of strings. */
+export function stringList(value: unknown, option: string): string[] {
+  if (!Array.isArray(value) || !value.every((item) => typeof item === "string")) {
+    throw new ConfigurationError(option, `expected an array of strings, got ${kindOf(value)}`);
+  }
+  return value;
+}
+
+/** `"profile email"` or `["profile", "email"]` (what users reach for), as a list. */
+function scopeList(value: unknown): string[] {
+  const items = Array.isArray(value) ? value : [value];
+  if (!items.every((item) => typeof item === "string")) {
+    throw new ConfigurationError(
+      "scopes",
+      `expected a space-separated string or an array of strings, got ${Array.isArray(value) ? "an array with a non-string" : kindOf(value)}`,
+    );
+  }
+  return (items as string[]).flatMap((item) => item.split(/\s+/)).filter(Boolean);
+}
+
+/**
+ * The known name nearest to a misspelt one: the same name in another case or
+ * in snake_case (py-oidc-auth's spelling, e.g. `client_id`), else one within
+ * a small edit distance.
+ */
+export function closestName(name: string, known: readonly string[]): string | undefined {
+  const folded = name.replace(/[_-]/g, "").toLowerCase();
+  const sameLetters = known.find((candidate) => candidate.toLowerCase() === folded);
+  if (sameLetters) return sameLetters;
+  let best: string | undefined;
+  let bestDistance = Math.max(2, Math.floor(name.length / 4)) + 1;
+  for (const candidate of known) {
+    const distance = editDistance(folded, candidate.toLowerCase());
+    if (distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return best;
+}
+
+/** Levenshtein distance, with a transposition counted as one edit. */
+function editDistance(a: string, b: string): number {
+  const rows = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
+  for (let i = 1; i <= a.length; i += 1) {
+    for (let j = 1; j <= b.length; j += 1) {
+      const row = rows[i]!;
+      const previous = rows[i - 1]!;
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      row[j] = Math.min(previous[j]! + 1, row[j - 1]! + 1, previous[j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        row[j] = Math.min(row[j]!, rows[i - 2]![j - 2]! + 1);
+      }
+    }
+  }
+  return rows[a.length]![b.length]!;
 }
 
 export function httpUrl(value: unknown, option: string): URL {
@@ -218,32 +315,41 @@ export function httpUrl(value: unknown, option: string): URL {
 
 export function positive(value: unknown, option: string): number {
   if (typeof value !== "number" || !(value > 0) || !Number.isFinite(value)) {
-    throw new ConfigurationError(option, "expected a positive number");
+    throw new ConfigurationError(option, `expected a positive number, got ${kindOf(value)}`);
   }
   return value;
 }
 
 export function nonNegative(value: unknown, option: string): number {
   if (typeof value !== "number" || !(value >= 0) || !Number.isFinite(value)) {
-    throw new ConfigurationError(option, "expected a number of at least 0");
+    throw new ConfigurationError(option, `expected a number of at least 0, got ${kindOf(value)}`);
   }
   return value;
 }
 
 export function count(value: unknown, option: string): number {
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
-    throw new ConfigurationError(option, "expected a whole number of at least 0");
+    throw new ConfigurationError(
+      option,
+      `expected a whole number of at least 0, got ${kindOf(value)}`,
+    );
   }
   return value;
 }
 
 function secretList(secret: unknown): Uint8Array[] {
-  const list = Array.isArray(secret) ? secret : [secret];
+  const list: unknown[] = Array.isArray(secret) ? secret : [secret];
   if (list.length === 0) throw new ConfigurationError("secret", "expected at least one secret");
-  return list.map((entry: unknown, index) => {
+  return list.map((entry, index) => {
+    const which = list.length > 1 ? ` (entry ${index + 1} of the list)` : "";
+    if (typeof entry !== "string" && !(entry instanceof Uint8Array)) {
+      throw new ConfigurationError(
+        "secret",
+        `expected a string or a Uint8Array of at least 32 bytes${which}, got ${kindOf(entry)}`,
+      );
+    }
     const bytes = typeof entry === "string" ? new TextEncoder().encode(entry) : entry;
-    if (!(bytes instanceof Uint8Array) || bytes.byteLength < 32) {
-      const which = list.length > 1 ? ` (entry ${index + 1} of the list)` : "";
+    if (bytes.byteLength < 32) {
       throw new ConfigurationError(
         "secret",
         `expected at least 32 bytes${which}, e.g. 32 random bytes, base64`,

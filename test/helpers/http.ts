@@ -47,10 +47,9 @@ export class TestClient {
   }
 }
 
-/** A logger that keeps every line, for the leak check. */
+/** A logger that keeps every line (its fields as JSON), for the leak check. */
 export function capturingLogger(lines: string[]) {
-  return {
-    warn: (message: string) => lines.push(`warn: ${message}`),
-    error: (message: string) => lines.push(`error: ${message}`),
-  };
+  const keep = (level: string) => (message: string, fields?: Record<string, unknown>) =>
+    lines.push(`${level}: ${message}${fields === undefined ? "" : ` ${JSON.stringify(fields)}`}`);
+  return { debug: keep("debug"), info: keep("info"), warn: keep("warn"), error: keep("error") };
 }

@@ -1,10 +1,11 @@
-/** NestJS's packages, loaded with the package to install named when one is missing. */
-import { importPeer } from "../../core/peer.ts";
+/**
+ * NestJS's packages, imported statically: no top-level await, so the
+ * adapter loads under require(esm) in CommonJS projects (README
+ * "CommonJS"). Nest's decorators store their metadata with
+ * reflect-metadata's API, which must load first.
+ */
+import "reflect-metadata";
+import * as common from "@nestjs/common";
+import * as core from "@nestjs/core";
 
-const usedBy = "ts-oidc-auth/nestjs";
-
-// Nest's decorators store their metadata with reflect-metadata's API.
-await importPeer("reflect-metadata", usedBy);
-
-export const common = await importPeer<typeof import("@nestjs/common")>("@nestjs/common", usedBy);
-export const core = await importPeer<typeof import("@nestjs/core")>("@nestjs/core", usedBy);
+export { common, core };

@@ -1,4 +1,4 @@
-import { auth } from "../../lib/auth.ts";
+import { auth } from "@/lib/auth";
 
 // Protected route handlers get the validated token's claims after the request;
 // auth.required({ scopes, claims }) and auth.optional() as in the other adapters.
