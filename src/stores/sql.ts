@@ -420,12 +420,18 @@ export class SqlBrokerStore implements BrokerStore {
     await (await this.db()).transaction(this.deleteSessions("= ?", [id]));
   }
 
-  /** The statements that delete the sessions whose id matches `condition`, with their tokens and owners. */
+  /**
+   * The statements that delete the sessions whose id matches `condition`,
+   * with their owners and tokens. Sessions first: from then on their tokens
+   * consume as "unknown". The tables are taken in the order in which
+   * createSchema takes them, so that an instance still creating its schema
+   * (CREATE INDEX IF NOT EXISTS locks each table) cannot deadlock with this.
+   */
   private deleteSessions(condition: string, params: SqlValue[]): Statement[] {
     return [
-      { text: `DELETE FROM ${this.t.tokens} WHERE session_id ${condition}`, params },
       { text: `DELETE FROM ${this.t.sessions} WHERE id ${condition}`, params },
       { text: `DELETE FROM ${this.t.owners} WHERE session_id ${condition}`, params },
+      { text: `DELETE FROM ${this.t.tokens} WHERE session_id ${condition}`, params },
     ];
   }
 
