@@ -41,6 +41,13 @@ export interface DevIdpOptions {
   extraRedirectUris?: string[];
   /** `interval` of device authorization responses; default 5 (as Keycloak). */
   devicePollIntervalSeconds?: number;
+  /**
+   * The confidential client's `backchannel_logout_uri` (OpenID Connect
+   * Back-Channel Logout 1.0), with `backchannel_logout_session_required`, so
+   * that ID tokens carry `sid` and a logout at the IdP posts a logout token
+   * there. Default none; `setBackchannelLogoutUri` changes it later.
+   */
+  backchannelLogoutUri?: string;
 }
 
 export interface DevIdp {
@@ -59,6 +66,8 @@ export interface DevIdp {
   dropOldSigningKeys(): Promise<void>;
   /** The current signing key, to mint tokens with arbitrary claims signed by the genuine key. */
   signingKey(): { kid: string; privateKey: CryptoKey; publicJwk: JWK };
+  /** Sets (or, with undefined, removes) the confidential client's `backchannel_logout_uri`. */
+  setBackchannelLogoutUri(uri: string | undefined): void;
   /** Closes the server and all its connections. */
   stop(): Promise<void>;
 }
@@ -93,6 +102,7 @@ export async function startDevIdp(options: DevIdpOptions = {}): Promise<DevIdp> 
     accessTokenTtlSeconds: options.accessTokenTtlSeconds ?? 300,
     extraRedirectUris: options.extraRedirectUris ?? [],
     devicePollIntervalSeconds: options.devicePollIntervalSeconds ?? 5,
+    backchannelLogoutUri: options.backchannelLogoutUri,
   };
   return new DevIdpServer(server, settings, await generateSigningKey());
 }
@@ -104,6 +114,7 @@ interface IdpSettings {
   accessTokenTtlSeconds: number;
   extraRedirectUris: string[];
   devicePollIntervalSeconds: number;
+  backchannelLogoutUri: string | undefined;
 }
 
 class DevIdpServer implements DevIdp {
@@ -167,6 +178,12 @@ class DevIdpServer implements DevIdp {
   }
 
   /** oidc-provider's keystore is fixed at construction, so a key change means a new Provider. */
+  setBackchannelLogoutUri(uri: string | undefined): void {
+    this.#settings.backchannelLogoutUri = uri;
+    // Clients are configuration: a new Provider on the same store keeps every session and grant.
+    this.#swapProvider();
+  }
+
   #swapProvider(): void {
     this.#provider = this.#build();
     this.#callback = this.#provider.callback();
@@ -179,7 +196,11 @@ class DevIdpServer implements DevIdp {
       store: this.#store,
       keys: this.#keys,
       cookieKeys: this.#cookieKeys,
-      clients: clientsFor(settings.authMethods, settings.extraRedirectUris),
+      clients: clientsFor(
+        settings.authMethods,
+        settings.extraRedirectUris,
+        settings.backchannelLogoutUri,
+      ),
       clientAuthMethods: settings.authMethods,
       endSession: settings.endSession,
       accessTokenTtlSeconds: settings.accessTokenTtlSeconds,
@@ -238,6 +259,7 @@ class DevIdpServer implements DevIdp {
 function clientsFor(
   authMethods: readonly TokenEndpointAuthMethod[],
   extraRedirectUris: readonly string[],
+  backchannelLogoutUri: string | undefined,
 ): ClientMetadata[] {
   const common = {
     grant_types: GRANT_TYPES,
@@ -259,6 +281,12 @@ function clientsFor(
       client_secret: clientSecret,
       client_name: "Demo App",
       token_endpoint_auth_method: method,
+      ...(backchannelLogoutUri === undefined
+        ? {}
+        : {
+            backchannel_logout_uri: backchannelLogoutUri,
+            backchannel_logout_session_required: true,
+          }),
     });
   }
   if (authMethods.includes("none")) {

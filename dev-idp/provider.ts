@@ -69,6 +69,10 @@ export function buildProvider(settings: ProviderSettings): Provider {
   provider.on("server_error", (_ctx: unknown, error: unknown) => {
     process.stderr.write(`dev-idp server_error: ${String(error)}\n`);
   });
+  // A logout token the app refused is a failed test's best clue (the app's answer, no token).
+  provider.on("backchannel.error", (_ctx: unknown, error: unknown) => {
+    process.stderr.write(`dev-idp backchannel logout failed: ${String(error)}\n`);
+  });
   return provider;
 }
 
@@ -111,6 +115,9 @@ function configuration(settings: ProviderSettings): Configuration {
       devInteractions: { enabled: false },
       userinfo: { enabled: true },
       revocation: { enabled: true },
+      // OpenID Connect Back-Channel Logout 1.0: a client with a backchannel_logout_uri gets a
+      // logout token there when its user logs out here.
+      backchannelLogout: { enabled: true },
       deviceFlow: {
         enabled: true,
         userCodeInputSource: (ctx, form, _out, err) => {

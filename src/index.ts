@@ -12,5 +12,6 @@ export type { AuthRequest, AuthResponse, RawBody } from "./core/http.ts";
 export { fieldsFirst, type LogFields, type Logger } from "./core/log.ts";
 export { ConfigurationError } from "./core/options.ts";
 export { DEFAULT_PATHS } from "./core/paths.ts";
+export type { IntrospectionBody } from "./core/token-mode.ts";
 export type { TokenResponseBody } from "./core/token-response.ts";
 export { OIDCAuth, type OIDCAuthOptions } from "./oidc-auth.ts";

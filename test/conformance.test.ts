@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { decodeJwt } from "jose";
+import * as oidcClient from "openid-client";
 import { type DevIdp, startDevIdp } from "../dev-idp/index.ts";
 import { IdpUserAgent } from "../dev-idp/user-agent.ts";
 import type { OIDCAuthOptions, RouterOptions } from "../src/index.ts";
@@ -102,6 +103,59 @@ function assertError(reply: Reply, status: number, error?: string): void {
 }
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+/** A resource server allowed to introspect broker tokens (`brokerIntrospectionClients`). */
+const RESOURCE_SERVER = { clientId: "resource-server", clientSecret: "rs-secret-0123456789abcdef" };
+secrets.add(RESOURCE_SERVER.clientSecret);
+
+/**
+ * openid-client configured by discovering the broker at its issuer, as any
+ * standard client would; the issuer's public origin is served by the test
+ * app on loopback, so requests to it are sent there.
+ */
+function discoverBroker(
+  issuer: string,
+  app: TestClient,
+  clientId: string,
+  auth: oidcClient.ClientAuth,
+): Promise<oidcClient.Configuration> {
+  const origin = new URL(issuer).origin;
+  const viaApp: oidcClient.CustomFetch = (url, options) =>
+    fetch(
+      url.startsWith(origin) ? `${app.baseUrl}${url.slice(origin.length)}` : url,
+      options as RequestInit,
+    );
+  return oidcClient
+    .discovery(new URL(issuer), clientId, undefined, auth, { [oidcClient.customFetch]: viaApp })
+    .then((config) => {
+      config[oidcClient.customFetch] = viaApp;
+      return config;
+    });
+}
+
+/** A raw form POST with an `Authorization` value (or none). */
+async function postWithAuthorization(
+  app: TestClient,
+  path: string,
+  form: Record<string, string>,
+  authorization?: string,
+): Promise<Reply> {
+  const response = await fetch(new URL(path, app.baseUrl), {
+    method: "POST",
+    body: new URLSearchParams(form),
+    headers: {
+      "content-type": "application/x-www-form-urlencoded",
+      ...(authorization === undefined ? {} : { authorization }),
+    },
+  });
+  const text = await response.text();
+  app.bodies.push(text);
+  const json = response.headers.get("content-type")?.includes("json") ? JSON.parse(text) : {};
+  return { status: response.status, headers: response.headers, text, json };
+}
+
+const basic = (id: string, secret: string) =>
+  `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString("base64")}`;
 
 for (const adapter of ADAPTERS) {
   describe(`${adapter.name} adapter`, () => {
@@ -760,6 +814,181 @@ for (const adapter of ADAPTERS) {
         });
         assertTokenReply(exchanged);
         assert.equal(decodeJwt(String(exchanged.json.access_token)).iss, issuer);
+      });
+    });
+
+    describe("broker token revocation (RFC 7009) and introspection (RFC 7662)", () => {
+      const issuer = `https://app.example.org${PREFIX}`;
+      const revokePath = `${PREFIX}/auth/v2/revoke`;
+      const introspectPath = `${PREFIX}/auth/v2/introspect`;
+      const lifecycleOptions = (): OIDCAuthOptions =>
+        authOptions(idp, {
+          brokerMode: true,
+          brokerStore: new MemoryBrokerStore(),
+          brokerAudience: BROKER_AUDIENCE,
+          proxy: "https://app.example.org",
+          refreshGraceSeconds: 0,
+          brokerIntrospectionClients: [RESOURCE_SERVER],
+        });
+      const login = async (broker: TestClient) => {
+        const { code, state } = await loginAtIdp(broker, WEB_CALLBACK);
+        const tokens = await broker.get(
+          `${paths.callback}?code=${code}&state=${encodeURIComponent(state)}`,
+        );
+        assertTokenReply(tokens);
+        return {
+          access: String(tokens.json.access_token),
+          refresh: String(tokens.json.refresh_token),
+        };
+      };
+
+      it("lists both endpoints in the metadata, and openid-client introspects broker tokens with it", async () => {
+        const broker = await startClient(adapter, lifecycleOptions(), apps);
+        const metadata = await broker.get(`${PREFIX}/.well-known/oauth-authorization-server`);
+        assert.equal(metadata.json.revocation_endpoint, `${issuer}/auth/v2/revoke`);
+        assert.equal(metadata.json.introspection_endpoint, `${issuer}/auth/v2/introspect`);
+        assert.deepEqual(metadata.json.introspection_endpoint_auth_methods_supported, [
+          "client_secret_basic",
+        ]);
+        const { access, refresh } = await login(broker);
+        const rs = await discoverBroker(
+          issuer,
+          broker,
+          RESOURCE_SERVER.clientId,
+          oidcClient.ClientSecretBasic(RESOURCE_SERVER.clientSecret),
+        );
+        const claims = decodeJwt(access);
+        const active = await oidcClient.tokenIntrospection(rs, access);
+        assert.equal(active.active, true);
+        assert.equal(active.token_type, "Bearer");
+        assert.equal(active.username, "alice");
+        assert.equal(active.sub, claims.sub);
+        assert.equal(active.aud, BROKER_AUDIENCE);
+        assert.equal(active.iss, issuer);
+        assert.equal(active.jti, claims.jti);
+        assert.equal(active.sid, claims.sid);
+        assert.equal(active.exp, claims.exp);
+        assert.equal(active.iat, claims.iat);
+        assert.equal(active.scope, claims.scope);
+        const refreshInfo = await oidcClient.tokenIntrospection(rs, refresh, {
+          token_type_hint: "refresh_token",
+        });
+        assert.equal(refreshInfo.active, true);
+        assert.equal(refreshInfo.token_type, "refresh_token");
+        assert.equal(refreshInfo.sub, claims.sub);
+        assert.equal(refreshInfo.sid, claims.sid);
+        // Garbage, the IdP's own token, and a token of no one here are all inactive.
+        for (const other of [
+          "garbage",
+          `rt.${"x".repeat(43)}`,
+          await signWithIdpKey(idp, validClaims(idp)),
+        ]) {
+          assert.deepEqual(await oidcClient.tokenIntrospection(rs, other), { active: false });
+        }
+        // A rotated refresh token is no longer active.
+        await broker.post(paths.token, { refresh_token: refresh });
+        assert.equal((await oidcClient.tokenIntrospection(rs, refresh)).active, false);
+      });
+
+      it("never answers an unauthenticated or wrongly authenticated caller: 401 invalid_client", async () => {
+        const broker = await startClient(adapter, lifecycleOptions(), apps);
+        const { access } = await login(broker);
+        const callers = [
+          undefined,
+          bearer(access).authorization,
+          basic(RESOURCE_SERVER.clientId, "wrong-secret-0123456789"),
+          basic("someone-else", RESOURCE_SERVER.clientSecret),
+          basic(RESOURCE_SERVER.clientId, ""),
+          "Basic !!!not-base64",
+          `Basic ${Buffer.from("no-colon").toString("base64")}`,
+        ];
+        for (const authorization of callers) {
+          const reply = await postWithAuthorization(
+            broker,
+            introspectPath,
+            { token: access },
+            authorization,
+          );
+          assertError(reply, 401, "invalid_client");
+          assert.equal(reply.json.active, undefined);
+          assert.match(reply.headers.get("www-authenticate") ?? "", /^Basic /);
+        }
+        const stranger = await discoverBroker(
+          issuer,
+          broker,
+          RESOURCE_SERVER.clientId,
+          oidcClient.ClientSecretBasic("not-the-secret-0123456789"),
+        );
+        await assert.rejects(oidcClient.tokenIntrospection(stranger, access));
+        // Authenticated, but without a token: 400.
+        assertError(
+          await postWithAuthorization(
+            broker,
+            introspectPath,
+            {},
+            basic(RESOURCE_SERVER.clientId, RESOURCE_SERVER.clientSecret),
+          ),
+          400,
+          "invalid_request",
+        );
+      });
+
+      it("revokes the session of a refresh token or an access token with openid-client's tokenRevocation", async () => {
+        const broker = await startClient(adapter, lifecycleOptions(), apps);
+        // The broker's clients are public: no client authentication.
+        const app = await discoverBroker(issuer, broker, "any-public-client", oidcClient.None());
+        const rs = await discoverBroker(
+          issuer,
+          broker,
+          RESOURCE_SERVER.clientId,
+          oidcClient.ClientSecretBasic(RESOURCE_SERVER.clientSecret),
+        );
+        const first = await login(broker);
+        await oidcClient.tokenRevocation(app, first.refresh, { token_type_hint: "refresh_token" });
+        assertError(
+          await broker.post(paths.token, { refresh_token: first.refresh }),
+          401,
+          "invalid_grant",
+        );
+        // Introspection knows at once; the stateless access token still passes guards until exp.
+        assert.equal((await oidcClient.tokenIntrospection(rs, first.access)).active, false);
+        assert.equal((await broker.get("/me", bearer(first.access))).status, 200);
+
+        const second = await login(broker);
+        await oidcClient.tokenRevocation(app, second.access);
+        assertError(
+          await broker.post(paths.token, { refresh_token: second.refresh }),
+          401,
+          "invalid_grant",
+        );
+
+        // RFC 7009 §2.2: unknown and invalid tokens are a 200 too, a wrong hint changes nothing.
+        const third = await login(broker);
+        await oidcClient.tokenRevocation(app, "not-a-token");
+        await oidcClient.tokenRevocation(app, `rt.${"y".repeat(43)}`);
+        await oidcClient.tokenRevocation(app, await signWithIdpKey(idp, validClaims(idp)));
+        const unknown = await broker.post(revokePath, { token: "garbage", token_type_hint: "odd" });
+        assert.equal(unknown.status, 200, unknown.text);
+        assert.equal(unknown.headers.get("cache-control"), "no-store");
+        assertTokenReply(await broker.post(paths.token, { refresh_token: third.refresh }));
+        // §2.2.1: only a malformed request is an error.
+        assertError(await broker.post(revokePath, {}), 400, "invalid_request");
+        assertError(await broker.post(revokePath, "token=a&token=b"), 400, "invalid_request");
+      });
+
+      it("follows renamed paths into the metadata, and has neither endpoint in passthrough mode", async () => {
+        const broker = await startClient(adapter, lifecycleOptions(), apps, {
+          prefix: PREFIX,
+          revocation: "/oauth/revoke",
+          introspection: null,
+        });
+        const metadata = await broker.get(`${PREFIX}/.well-known/openid-configuration`);
+        assert.equal(metadata.json.revocation_endpoint, `${issuer}/oauth/revoke`);
+        assert.equal(metadata.json.introspection_endpoint, undefined);
+        assert.equal((await broker.post(`${PREFIX}/oauth/revoke`, { token: "x" })).status, 200);
+        assert.equal((await broker.post(introspectPath, { token: "x" })).status, 404);
+        assert.equal((await http.post(revokePath, { token: "x" })).status, 404);
+        assert.equal((await http.post(introspectPath, { token: "x" })).status, 404);
       });
     });
 

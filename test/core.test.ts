@@ -8,8 +8,9 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { type DevIdp, startDevIdp } from "../dev-idp/index.ts";
-import { BROKER_OPTION_NAMES } from "../src/broker/options.ts";
+import { BROKER_OPTION_NAMES, resolveBrokerOptions } from "../src/broker/options.ts";
 import { compileRequirement, flattenRoles, unmetRequirement } from "../src/core/claims.ts";
+import { basicCredentials, ClientRegistry } from "../src/core/client-auth.ts";
 import { AuthError } from "../src/core/errors.ts";
 import { type AuthRequest, parseForm } from "../src/core/http.ts";
 import { IdentityProvider } from "../src/core/idp.ts";
@@ -217,6 +218,27 @@ describe("configuration", () => {
     );
   });
 
+  for (const clients of [
+    "rs:secret",
+    [{ clientId: "rs" }],
+    [{ clientId: "", clientSecret: "s".repeat(16) }],
+    [{ clientId: "rs", clientSecret: "short" }],
+    [
+      { clientId: "rs", clientSecret: "s".repeat(16) },
+      { clientId: "rs", clientSecret: "t".repeat(16) },
+    ],
+  ]) {
+    it(`names brokerIntrospectionClients in the error for ${JSON.stringify(clients)}`, () => {
+      assert.throws(
+        () => resolveBrokerOptions({ brokerIntrospectionClients: clients as never }),
+        (error: unknown) =>
+          error instanceof ConfigurationError &&
+          error.message.includes('"brokerIntrospectionClients"') &&
+          !error.message.includes("short"),
+      );
+    });
+  }
+
   it("never repeats a secret in its error", () => {
     assert.throws(
       () => resolveOptions({ ...base, secret: "hunter2" }),
@@ -413,5 +435,34 @@ describe("parseForm", () => {
     };
     assert.equal(await status(parseForm(endless, LIMIT)), 413);
     assert.ok(chunksRead <= LIMIT / 1024 + 1, "stops reading at the limit");
+  });
+});
+
+describe("HTTP Basic client authentication (RFC 6749 §2.3.1)", () => {
+  const encode = (id: string, secret: string) =>
+    `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString("base64")}`;
+
+  it("reads form-urlencoded ids and secrets, colons and non-ASCII included", () => {
+    assert.deepEqual(basicCredentials(encode("urn:rs:1", "pä:ss word")), {
+      clientId: "urn:rs:1",
+      clientSecret: "pä:ss word",
+    });
+    for (const bad of [undefined, "Bearer x", "Basic", "Basic !!", `Basic ${btoa("no-colon")}`]) {
+      assert.equal(basicCredentials(bad), undefined);
+    }
+  });
+
+  it("accepts exactly the listed id and secret", async () => {
+    const registry = new ClientRegistry([{ clientId: "urn:rs:1", clientSecret: "s".repeat(20) }]);
+    assert.equal(await registry.authenticates(encode("urn:rs:1", "s".repeat(20))), true);
+    for (const [id, secret] of [
+      ["urn:rs:1", "s".repeat(19)],
+      ["urn:rs:1", "s".repeat(21)],
+      ["urn:rs:2", "s".repeat(20)],
+      ["URN:RS:1", "s".repeat(20)],
+    ] as const) {
+      assert.equal(await registry.authenticates(encode(id, secret)), false, `${id}/${secret}`);
+    }
+    assert.equal(await new ClientRegistry([]).authenticates(encode("a", "b")), false);
   });
 });

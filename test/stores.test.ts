@@ -388,6 +388,67 @@ function conformanceSuite(name: string, unavailable: string | null, setUp: () =>
       await store.revokeSession("no-such-session");
     });
 
+    it("revokes the sessions of an IdP session or a subject (back-channel logout), on every instance", async () => {
+      const instances = await stores(Math.max(2, harness.instances));
+      const [writer, reader] = [pick(instances, 0), pick(instances, 1)];
+      const now = nowSeconds();
+      const subject = unique("carol");
+      const other = unique("dave");
+      const made: Array<{ record: SessionRecord; token: RefreshTokenRecord }> = [];
+      const make = async (overrides: Partial<SessionRecord>) => {
+        const record = session(overrides);
+        const token = refreshToken(record.id);
+        await writer.createSession(record, token);
+        made.push({ record, token });
+        return { record, token };
+      };
+      const sidA = unique("sid-a");
+      const sidB = unique("sid-b");
+      const a1 = await make({ subject, idpSid: sidA });
+      const a2 = await make({ subject, idpSid: sidA });
+      const b = await make({ subject, idpSid: sidB });
+      const unknownSid = await make({ subject });
+      const otherUser = await make({ subject: other, idpSid: unique("sid-c") });
+      const alive = async (entry: { record: SessionRecord }) =>
+        (await reader.getSession(entry.record.id)) !== null;
+
+      // Read back exactly, IdP sid included.
+      assert.deepEqual(await reader.getSession(a1.record.id), a1.record);
+      assert.equal(await reader.revokeSessionsOf({}), 0, "neither given: nothing");
+      assert.equal(await reader.revokeSessionsOf({ idpSid: unique("no-such-sid") }), 0);
+
+      // sid alone: exactly the sessions of that IdP session, with their tokens.
+      assert.equal(await reader.revokeSessionsOf({ idpSid: sidA }), 2);
+      assert.equal(await alive(a1), false);
+      assert.equal(await alive(a2), false);
+      assert.deepEqual(await writer.consumeRefreshToken(a1.token.hash, now), { status: "unknown" });
+      assert.equal(await writer.getRefreshToken(a2.token.hash), null);
+      assert.ok((await alive(b)) && (await alive(unknownSid)) && (await alive(otherUser)));
+
+      // sub and sid: that IdP session, and the subject's sessions whose sid is unknown.
+      const b2 = await make({ subject, idpSid: sidB });
+      const c = await make({ subject, idpSid: unique("sid-d") });
+      assert.equal(await reader.revokeSessionsOf({ subject, idpSid: sidB }), 3);
+      assert.equal(await alive(b), false);
+      assert.equal(await alive(b2), false);
+      assert.equal(await alive(unknownSid), false);
+      assert.equal(await alive(c), true, "another IdP session of the same user stays");
+
+      // sub alone: every session of the subject, and no one else's.
+      await make({ subject });
+      assert.equal(await reader.revokeSessionsOf({ subject }), 2);
+      assert.equal(await alive(c), false);
+      assert.equal(await alive(otherUser), true);
+      assert.equal((await writer.consumeRefreshToken(otherUser.token.hash, now)).status, "claimed");
+      assert.equal(await reader.revokeSessionsOf({ subject }), 0, "already gone");
+
+      // A session revoked one by one is no longer found by its subject or sid.
+      const d = await make({ subject: other, idpSid: unique("sid-e") });
+      await writer.revokeSession(d.record.id);
+      assert.equal(await reader.revokeSessionsOf({ idpSid: d.record.idpSid }), 0);
+      assert.equal(await reader.revokeSessionsOf({ subject: other }), 1, "only the other one");
+    });
+
     it("uses an id once until it expires", async () => {
       const instances = await stores(harness.instances);
       const now = nowSeconds();

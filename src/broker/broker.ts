@@ -17,6 +17,7 @@ import { nowSeconds } from "../core/time.ts";
 import type {
   EndpointPaths,
   Publication,
+  SessionLifecycle,
   TokenExchangeBody,
   TokenMode,
 } from "../core/token-mode.ts";
@@ -26,6 +27,7 @@ import { RotationConflictError } from "../stores/common.ts";
 import type { BrokerStore } from "../stores/types.ts";
 import { TrustedPeers } from "./federation.ts";
 import { BrokerKeys } from "./keys.ts";
+import { BrokerLifecycle } from "./lifecycle.ts";
 import type { ResolvedBrokerOptions } from "./options.ts";
 import { SecretBox } from "./secret-box.ts";
 import { BrokerSessions, type Profile } from "./sessions.ts";
@@ -38,6 +40,7 @@ export class Broker implements TokenMode {
   readonly sessions: BrokerSessions;
   readonly keys: BrokerKeys;
   readonly publication: Publication;
+  readonly lifecycle: SessionLifecycle;
   private readonly peers: TrustedPeers;
   private readonly store: Lazy<BrokerStore>;
   private readonly options: ResolvedOptions;
@@ -88,6 +91,14 @@ export class Broker implements TokenMode {
       graceSeconds: settings.refreshGraceSeconds,
       waitMs: options.timeoutMs + 2000,
     });
+    this.lifecycle = new BrokerLifecycle({
+      sessions: this.sessions,
+      issuer: () => this.issuer,
+      audience: settings.audience,
+      verifyOwn: (token) =>
+        verifyJwt(token, this.keys.verificationKeys.getKey, this.verifyOptionsFor(this.issuer)),
+      introspectionClients: settings.introspectionClients,
+    });
     this.publication = {
       jwksPath: settings.jwksPath,
       jwks: () => this.jwks(),
@@ -121,7 +132,17 @@ export class Broker implements TokenMode {
       nowSeconds() + this.settings.sessionSeconds,
       idpRefreshExpiry ?? Number.POSITIVE_INFINITY,
     );
-    return this.sessions.create(profile, scope, tokens.refresh_token, expiresAt);
+    // Back-Channel Logout 1.0 §2.7: the IdP names its session by the `sid` of the ID token
+    // (one longer than a store key holds is not kept; its logouts then name the subject).
+    const sid = tokens.claims()?.sid;
+    const idpSid = typeof sid === "string" && sid.length <= 255 ? sid : undefined;
+    return this.sessions.create(
+      profile,
+      scope,
+      tokens.refresh_token,
+      expiresAt,
+      idpSid === "" ? undefined : idpSid,
+    );
   }
 
   refresh(refreshToken: string): Promise<TokenResponseBody> {
@@ -210,6 +231,15 @@ export class Broker implements TokenMode {
       authorization_endpoint: at(paths.login),
       device_authorization_endpoint: at(paths.deviceFlow),
       userinfo_endpoint: at(paths.userinfo),
+      // RFC 8414 §2: the broker's clients are public; introspecting resource servers use HTTP Basic.
+      revocation_endpoint: at(paths.revocation),
+      ...(paths.revocation === undefined
+        ? {}
+        : { revocation_endpoint_auth_methods_supported: ["none"] }),
+      introspection_endpoint: at(paths.introspection),
+      ...(paths.introspection === undefined
+        ? {}
+        : { introspection_endpoint_auth_methods_supported: ["client_secret_basic"] }),
       response_types_supported: ["code"],
       subject_types_supported: ["public"],
       grant_types_supported: [

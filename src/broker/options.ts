@@ -40,6 +40,12 @@ export interface BrokerOptions {
   brokerSessionSeconds?: number;
   /** How long a rotated refresh token still returns the same new token pair (a retry after a lost response). 0 switches it off. Default 5. */
   refreshGraceSeconds?: number;
+  /**
+   * The clients (resource servers) allowed to call the RFC 7662
+   * introspection endpoint, authenticating with HTTP Basic. Secrets of at
+   * least 16 characters. Default none: every introspection call is a 401.
+   */
+  brokerIntrospectionClients?: Array<{ clientId: string; clientSecret: string }>;
 }
 
 export type BrokerSigningAlg = "RS256" | "ES256" | "EdDSA";
@@ -58,6 +64,7 @@ export const BROKER_OPTION_NAMES = {
   brokerAccessTokenSeconds: true,
   brokerSessionSeconds: true,
   refreshGraceSeconds: true,
+  brokerIntrospectionClients: true,
 } as const satisfies Record<keyof BrokerOptions, true>;
 
 export type ResolvedBrokerOptions = ReturnType<typeof resolveBrokerOptions>;
@@ -142,6 +149,7 @@ export function resolveBrokerOptions(options: BrokerOptions) {
     accessTokenSeconds,
     sessionSeconds: positive(options.brokerSessionSeconds ?? 30 * 86_400, "brokerSessionSeconds"),
     refreshGraceSeconds: nonNegative(options.refreshGraceSeconds ?? 5, "refreshGraceSeconds"),
+    introspectionClients: introspectionClients(options.brokerIntrospectionClients),
   };
 }
 
@@ -153,6 +161,33 @@ function trustedIssuerList(value: unknown): Array<string | { issuer: string; jwk
     );
   }
   return value;
+}
+
+const INTROSPECTION_SECRET_MIN = 16;
+
+function introspectionClients(
+  clients: BrokerOptions["brokerIntrospectionClients"],
+): Array<{ clientId: string; clientSecret: string }> {
+  const option = "brokerIntrospectionClients";
+  if (clients === undefined) return [];
+  if (!Array.isArray(clients)) throw new ConfigurationError(option, "expected an array");
+  const seen = new Set<string>();
+  return clients.map((client) => {
+    if (typeof client !== "object" || client === null) {
+      throw new ConfigurationError(option, "expected { clientId, clientSecret } entries");
+    }
+    const clientId = nonEmptyString(client.clientId, option);
+    if (seen.has(clientId)) throw new ConfigurationError(option, "a clientId is listed twice");
+    seen.add(clientId);
+    const { clientSecret } = client;
+    if (typeof clientSecret !== "string" || clientSecret.length < INTROSPECTION_SECRET_MIN) {
+      throw new ConfigurationError(
+        option,
+        `each clientSecret must be a string of at least ${INTROSPECTION_SECRET_MIN} characters`,
+      );
+    }
+    return { clientId, clientSecret };
+  });
 }
 
 function trustedIssuer(

@@ -12,6 +12,7 @@
 import { base64url } from "jose";
 import { AuthError, badRequest, unauthorized, unavailable } from "../core/errors.ts";
 import { nowSeconds } from "../core/time.ts";
+import type { IdpSessionRef } from "../core/token-mode.ts";
 import type { TokenResponseBody } from "../core/token-response.ts";
 import { RotationConflictError } from "../stores/common.ts";
 import type { BrokerStore, RefreshTokenRecord, SessionRecord } from "../stores/types.ts";
@@ -67,6 +68,8 @@ export class BrokerSessions {
     scope: string,
     idpRefreshToken: string | undefined,
     expiresAt: number,
+    /** The IdP's session id (`sid` of its ID token), so that its back-channel logout finds this session. */
+    idpSid?: string,
   ): Promise<TokenResponseBody> {
     const { store, box } = this.services;
     const data: SessionData = {
@@ -77,6 +80,7 @@ export class BrokerSessions {
     const session: SessionRecord = {
       id: randomToken(),
       subject: data.profile.sub,
+      ...(idpSid === undefined ? {} : { idpSid }),
       data: JSON.stringify(data),
       createdAt: nowSeconds(),
       expiresAt,
@@ -114,6 +118,33 @@ export class BrokerSessions {
 
   async revoke(sessionId: string): Promise<void> {
     await (await this.services.store()).revokeSession(sessionId);
+  }
+
+  /** Ends every session of an IdP session or subject (back-channel logout); how many ended. */
+  async endIdpSessions(who: IdpSessionRef): Promise<number> {
+    return (await this.services.store()).revokeSessionsOf(who);
+  }
+
+  /** The session a refresh token belongs to, live or already rotated; undefined when unknown. */
+  async sessionIdOf(presented: string): Promise<string | undefined> {
+    const record = await (await this.services.store()).getRefreshToken(await hashToken(presented));
+    return record?.sessionId;
+  }
+
+  /** The live (not yet rotated) refresh token's record, its session and the session's data. */
+  async describe(
+    presented: string,
+  ): Promise<{ token: RefreshTokenRecord; session: SessionRecord; data: SessionData } | undefined> {
+    const store = await this.services.store();
+    const token = await store.getRefreshToken(await hashToken(presented));
+    if (token === null || token.consumedAt !== null) return undefined;
+    const session = await store.getSession(token.sessionId);
+    if (session === null) return undefined;
+    return { token, session, data: JSON.parse(session.data) as SessionData };
+  }
+
+  async isLive(sessionId: string): Promise<boolean> {
+    return (await (await this.services.store()).getSession(sessionId)) !== null;
   }
 
   private async rotate(

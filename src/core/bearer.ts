@@ -69,6 +69,16 @@ export class TokenVerifier {
     return verifyJwt(token, settings.keys.getKey, settings.verifyOptions);
   }
 
+  /**
+   * The IdP's issuer and key resolver, for the other JWTs it signs (the
+   * logout tokens of back-channel logout): the same cached, refreshing key
+   * set that checks its access tokens.
+   */
+  async idpKeys(): Promise<{ issuer: string; getKey: JWTVerifyGetKey }> {
+    const settings = this.settings.current ?? (await this.loadSettings());
+    return { issuer: settings.issuer, getKey: settings.keys.getKey };
+  }
+
   private async loadSettings(): Promise<VerifierSettings> {
     try {
       return await this.settings.get();

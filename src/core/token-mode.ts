@@ -27,6 +27,47 @@ export interface EndpointPaths {
   deviceFlow?: string;
   userinfo?: string;
   jwks?: string;
+  revocation?: string;
+  introspection?: string;
+}
+
+/** RFC 7662 §2.2: the answer of token introspection. */
+export interface IntrospectionBody {
+  active: boolean;
+  scope?: string;
+  client_id?: string;
+  username?: string;
+  token_type?: string;
+  exp?: number;
+  iat?: number;
+  nbf?: number;
+  sub?: string;
+  aud?: string | string[];
+  iss?: string;
+  jti?: string;
+  sid?: string;
+}
+
+/** Whose sessions an IdP logout ends (Back-Channel Logout 1.0 §2.4: `sub`, `sid` or both). */
+export interface IdpSessionRef {
+  subject?: string;
+  idpSid?: string;
+}
+
+/**
+ * What a mode that keeps sessions (broker mode) offers to end and inspect
+ * them: RFC 7009 revocation, RFC 7662 introspection and the receiver of the
+ * IdP's back-channel logout. Absent in passthrough mode, which keeps nothing.
+ */
+export interface SessionLifecycle {
+  /** RFC 7009 §2.1: ends the session of one of this mode's tokens; nothing for unknown or invalid tokens. */
+  revokeToken(token: string, hint: string | undefined): Promise<void>;
+  /** RFC 7662 §2.1: true when the `Authorization` value authenticates a caller allowed to introspect. */
+  mayIntrospect(authorization: string | undefined): Promise<boolean>;
+  /** RFC 7662 §2.2: what is known about one of this mode's tokens; `{ active: false }` for anything else. */
+  introspect(token: string, hint: string | undefined): Promise<IntrospectionBody>;
+  /** Back-Channel Logout 1.0 §2.7: ends every session of that IdP session or subject; how many ended. */
+  endIdpSessions(who: IdpSessionRef): Promise<number>;
 }
 
 /** What a mode publishes: its keys and its metadata document (RFC 8414). */
@@ -54,6 +95,8 @@ export interface TokenMode {
   userClaims(claims: IDToken, accessToken: string): Promise<Record<string, unknown>>;
   /** Keys and metadata to serve; absent when the mode publishes none. */
   publication?: Publication;
+  /** Revocation, introspection and back-channel logout; absent when the mode keeps no sessions. */
+  lifecycle?: SessionLifecycle;
   /** Makes each login state single-use across instances, where the mode has a shared store. */
   usedOnce?: UsedOnceRegistry;
 }

@@ -12,6 +12,17 @@ export function isLive(record: { expiresAt: number }, now: number): boolean {
   return record.expiresAt > now;
 }
 
+/** Whether a session is one that `BrokerStore.revokeSessionsOf(who)` names (see its rules there). */
+export function sessionMatches(
+  session: { subject: string; idpSid?: string | undefined },
+  who: { subject?: string; idpSid?: string },
+): boolean {
+  const { subject, idpSid } = who;
+  if (subject === undefined) return idpSid !== undefined && session.idpSid === idpSid;
+  if (session.subject !== subject) return false;
+  return idpSid === undefined || session.idpSid === undefined || session.idpSid === idpSid;
+}
+
 /** Constructor check: at least one of the named options must be given. */
 export function requireOneOf(storeName: string, options: Record<string, unknown>): void {
   if (Object.values(options).every((value) => value === undefined || value === "")) {

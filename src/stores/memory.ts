@@ -9,6 +9,7 @@ import {
   ROTATION_NOT_CLAIMED,
   ROTATION_SESSION_GONE,
   RotationConflictError,
+  sessionMatches,
   unclaimedResult,
 } from "./common.ts";
 import type {
@@ -51,6 +52,11 @@ class ExpiringMap<V extends { expiresAt: number }> {
 
   delete(key: string): void {
     this.entries.delete(key);
+  }
+
+  /** The live values. */
+  *values(now: number): Iterable<V> {
+    for (const value of this.entries.values()) if (isLive(value, now)) yield value;
   }
 
   deleteWhere(predicate: (value: V) => boolean): void {
@@ -136,6 +142,16 @@ export class MemoryBrokerStore implements BrokerStore {
   async revokeSession(id: string): Promise<void> {
     this.sessions.delete(id);
     this.tokens.deleteWhere((token) => token.sessionId === id);
+  }
+
+  /** A scan of every session: fine for the one-process store this is. */
+  async revokeSessionsOf(who: { subject?: string; idpSid?: string }): Promise<number> {
+    const now = nowSeconds();
+    const ids = [...this.sessions.values(now)]
+      .filter((session) => sessionMatches(session, who))
+      .map((session) => session.id);
+    for (const id of ids) await this.revokeSession(id);
+    return ids.length;
   }
 
   async consumeRefreshToken(hash: string, now: number): Promise<ConsumeResult> {

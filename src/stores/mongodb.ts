@@ -12,7 +12,7 @@
  * successor finds everything it points to already written. A crash midway
  * leaves at most an unused next token, which expires.
  */
-import type { Collection, Db, Document, MongoClient } from "mongodb";
+import type { Collection, Db, Document, Filter, MongoClient } from "mongodb";
 import { importPeer } from "../core/peer.ts";
 import {
   checkNamePrefix,
@@ -133,7 +133,13 @@ export class MongoDBBrokerStore implements BrokerStore {
     const ttl = { key: { expireAt: 1 }, name: "expireAt_ttl", expireAfterSeconds: 0 };
     await Promise.all([
       c.signingKeys.createIndexes([{ key: { slot: 1 }, name: "slot_unique", unique: true }]),
-      c.sessions.createIndexes([{ key: { id: 1 }, name: "id_unique", unique: true }, ttl]),
+      c.sessions.createIndexes([
+        { key: { id: 1 }, name: "id_unique", unique: true },
+        // For back-channel logout (revokeSessionsOf).
+        { key: { subject: 1 }, name: "subject" },
+        { key: { idpSid: 1 }, name: "idpSid", sparse: true },
+        ttl,
+      ]),
       c.tokens.createIndexes([
         { key: { hash: 1 }, name: "hash_unique", unique: true },
         { key: { sessionId: 1 }, name: "sessionId" },
@@ -184,6 +190,25 @@ export class MongoDBBrokerStore implements BrokerStore {
     // Session first: from then on every token of it consumes as "unknown".
     await sessions.deleteOne({ id });
     await tokens.deleteMany({ sessionId: id });
+  }
+
+  async revokeSessionsOf(who: { subject?: string; idpSid?: string }): Promise<number> {
+    const { subject, idpSid } = who;
+    const filter: Filter<SessionRecord & Expiring> =
+      subject === undefined
+        ? { idpSid }
+        : idpSid === undefined
+          ? { subject }
+          : { subject, $or: [{ idpSid }, { idpSid: { $exists: false } }] };
+    if (subject === undefined && idpSid === undefined) return 0;
+    const { sessions, tokens } = await this.collections();
+    const found = await sessions.find(filter, { projection: { id: 1 } }).toArray();
+    const ids = found.map((session) => session.id);
+    if (ids.length === 0) return 0;
+    // Sessions first, as in revokeSession: from then on their tokens consume as "unknown".
+    await sessions.deleteMany({ id: { $in: ids } });
+    await tokens.deleteMany({ sessionId: { $in: ids } });
+    return ids.length;
   }
 
   async consumeRefreshToken(hash: string, now: number): Promise<ConsumeResult> {

@@ -8,7 +8,10 @@
  * Key layout under the prefix (default `oidc_broker:`):
  * `signing-keys` (sorted set of slots), `signing-key:<slot>` (JSON),
  * `session:<id>` and `token:<hash>` (hashes), `session-tokens:<id>` (set of
- * token hashes, for revocation), `peer:<issuer>` (hash), `once:<id>`.
+ * token hashes, for revocation), `subject-sessions:<sub>` and
+ * `sid-sessions:<IdP sid>` (sets of session ids, for back-channel logout;
+ * each lives as long as its longest session), `peer:<issuer>` (hash),
+ * `once:<id>`.
  * The consume script derives the session key from the token, so on Redis
  * Cluster put a hash tag in the prefix (e.g. `{oidc_broker}:`) to keep all
  * keys in one slot.
@@ -89,11 +92,52 @@ redis.call('PEXPIREAT', KEYS[2], math.min(tonumber(ARGV[4]), sessionEnd))
 redis.call('SADD', KEYS[4], ARGV[3])
 return 'ok'`);
 
+/** KEYS: session, session-tokens. ARGV: token prefix, subject-sessions prefix, sid-sessions prefix, session id. */
 const REVOKE = new LuaScript(`
+local s = redis.call('HMGET', KEYS[1], 'subject', 'idpSid')
 for _, hash in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   redis.call('DEL', ARGV[1] .. hash)
 end
-redis.call('DEL', KEYS[1], KEYS[2])`);
+redis.call('DEL', KEYS[1], KEYS[2])
+if s[1] then redis.call('SREM', ARGV[2] .. s[1], ARGV[4]) end
+if s[2] then redis.call('SREM', ARGV[3] .. s[2], ARGV[4]) end`);
+
+/** KEYS: an index set. ARGV: session id, expiry (ms), now (ms). Adds the id; the set lives as long as its longest session. */
+const INDEX_SESSION = new LuaScript(`
+redis.call('SADD', KEYS[1], ARGV[1])
+local ttl = redis.call('PTTL', KEYS[1])
+local wanted = tonumber(ARGV[2]) - tonumber(ARGV[3])
+if ttl >= 0 and ttl < wanted or ttl == -1 then redis.call('PEXPIREAT', KEYS[1], ARGV[2]) end`);
+
+/**
+ * KEYS: the index set to read (the subject's, else the IdP sid's).
+ * ARGV: prefixes of session, session-tokens, token, subject-sessions and
+ * sid-sessions keys; the subject and the IdP sid ('' when not given).
+ * Deletes the matching sessions (BrokerStore.revokeSessionsOf) and returns how many.
+ */
+const REVOKE_OF = new LuaScript(`
+local count = 0
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local s = redis.call('HMGET', ARGV[1] .. id, 'subject', 'idpSid')
+  local match = false
+  if not s[1] then
+    redis.call('SREM', KEYS[1], id)
+  elseif ARGV[6] == '' then
+    match = s[2] == ARGV[7]
+  elseif s[1] == ARGV[6] then
+    match = ARGV[7] == '' or not s[2] or s[2] == ARGV[7]
+  end
+  if match then
+    for _, hash in ipairs(redis.call('SMEMBERS', ARGV[2] .. id)) do
+      redis.call('DEL', ARGV[3] .. hash)
+    end
+    redis.call('DEL', ARGV[1] .. id, ARGV[2] .. id)
+    redis.call('SREM', ARGV[4] .. s[1], id)
+    if s[2] then redis.call('SREM', ARGV[5] .. s[2], id) end
+    count = count + 1
+  end
+end
+return count`);
 
 type Reply = string | null;
 
@@ -124,9 +168,16 @@ function toToken(hash: string, fields: Record<string, string>): RefreshTokenReco
 }
 
 function toSession(id: string, fields: Record<string, string>): SessionRecord | null {
-  const { subject, data, created, expires } = fields;
+  const { subject, idpSid, data, created, expires } = fields;
   if (subject === undefined || data === undefined || created === undefined) return null;
-  return { id, subject, data, createdAt: Number(created), expiresAt: Number(expires) };
+  return {
+    id,
+    subject,
+    ...(idpSid === undefined ? {} : { idpSid }),
+    data,
+    createdAt: Number(created),
+    expiresAt: Number(expires),
+  };
 }
 
 function parseSigningKey(json: string): SigningKeyRecord {
@@ -227,10 +278,13 @@ export class RedisBrokerStore implements BrokerStore {
     const tokenKey = this.key("token", firstToken.hash);
     const setKey = this.key("session-tokens", session.id);
     const sessionExpiry = session.expiresAt * 1000;
-    await client
+    const index = (set: string) =>
+      [INDEX_SESSION.source, 1, set, session.id, sessionExpiry, Date.now()] as const;
+    const transaction = client
       .multi()
       .hset(sessionKey, {
         subject: session.subject,
+        ...(session.idpSid === undefined ? {} : { idpSid: session.idpSid }),
         data: session.data,
         created: String(session.createdAt),
         expires: String(session.expiresAt),
@@ -240,7 +294,13 @@ export class RedisBrokerStore implements BrokerStore {
       .pexpireat(tokenKey, Math.min(firstToken.expiresAt * 1000, sessionExpiry))
       .sadd(setKey, firstToken.hash)
       .pexpireat(setKey, sessionExpiry)
-      .exec();
+      .eval(...index(this.key("subject-sessions", session.subject)));
+    if (session.idpSid !== undefined) {
+      transaction.eval(...index(this.key("sid-sessions", session.idpSid)));
+    }
+    const results = await transaction.exec();
+    const failed = results?.find(([error]) => error !== null);
+    if (failed) throw failed[0];
   }
 
   async getSession(id: string): Promise<SessionRecord | null> {
@@ -254,8 +314,35 @@ export class RedisBrokerStore implements BrokerStore {
     await this.run(
       REVOKE,
       [this.key("session", id), this.key("session-tokens", id)],
-      [this.serverPrefix(client, "token")],
+      [
+        this.serverPrefix(client, "token"),
+        this.serverPrefix(client, "subject-sessions"),
+        this.serverPrefix(client, "sid-sessions"),
+        id,
+      ],
     );
+  }
+
+  async revokeSessionsOf(who: { subject?: string; idpSid?: string }): Promise<number> {
+    const { subject, idpSid } = who;
+    if (subject === undefined && idpSid === undefined) return 0;
+    const client = await this.redis();
+    const index =
+      subject === undefined
+        ? this.key("sid-sessions", idpSid)
+        : this.key("subject-sessions", subject);
+    const count = await this.run(
+      REVOKE_OF,
+      [index],
+      [
+        ...["session", "session-tokens", "token", "subject-sessions", "sid-sessions"].map((kind) =>
+          this.serverPrefix(client, kind),
+        ),
+        subject ?? "",
+        idpSid ?? "",
+      ],
+    );
+    return Number(count);
   }
 
   async consumeRefreshToken(hash: string, now: number): Promise<ConsumeResult> {

@@ -133,13 +133,14 @@ interface TableSpec {
   indexes: readonly string[];
 }
 
-type TableKey = "signingKeys" | "sessions" | "tokens" | "peers" | "usedIds";
+type TableKey = "signingKeys" | "sessions" | "owners" | "tokens" | "peers" | "usedIds";
 
 /** The table names for a prefix. */
 function sqlTableNames(prefix: string): Record<TableKey, string> {
   return {
     signingKeys: `${prefix}signing_keys`,
     sessions: `${prefix}sessions`,
+    owners: `${prefix}session_owners`,
     tokens: `${prefix}refresh_tokens`,
     peers: `${prefix}peer_jwks`,
     usedIds: `${prefix}used_ids`,
@@ -172,6 +173,20 @@ function tableSpecs(names: Record<TableKey, string>): TableSpec[] {
       ],
       primaryKey: "id",
       indexes: ["expires_at"],
+    },
+    // Who each session belongs to at the IdP, indexed for back-channel logout
+    // (revokeSessionsOf). A table of its own, so that databases created by
+    // earlier versions gain it with CREATE TABLE IF NOT EXISTS alone.
+    {
+      name: names.owners,
+      columns: [
+        ["session_id", "key"],
+        ["subject", "key"],
+        ["idp_sid", "key", "null"],
+        ["expires_at", "integer"],
+      ],
+      primaryKey: "session_id",
+      indexes: ["subject", "idp_sid", "expires_at"],
     },
     {
       name: names.tokens,
@@ -255,9 +270,11 @@ function toSigningKey(row: Row): SigningKeyRecord {
 
 /** Session columns may come aliased with a prefix (`s_`) from a join. */
 function toSession(row: Row, alias = ""): SessionRecord {
+  const idpSid = row[`${alias}idp_sid`];
   return {
     id: asText(row[`${alias}id`]),
     subject: asText(row[`${alias}subject`]),
+    ...(idpSid === null || idpSid === undefined ? {} : { idpSid: asText(idpSid) }),
     data: asText(row[`${alias}data`]),
     createdAt: asNumber(row[`${alias}created_at`]),
     expiresAt: asNumber(row[`${alias}expires_at`]),
@@ -276,6 +293,8 @@ function toToken(row: Row): RefreshTokenRecord {
 
 const KEY_COLUMNS = "slot, kid, alg, public_jwk, private_jwk, created_at";
 const SESSION_COLUMNS = "id, subject, data, created_at, expires_at";
+/** The session's columns and its IdP session id, from `sessions s LEFT JOIN session_owners o`. */
+const SESSION_SELECT = "s.id, s.subject, s.data, s.created_at, s.expires_at, o.idp_sid";
 const TOKEN_COLUMNS = "hash, session_id, expires_at, consumed_at, successor";
 
 function tokenValues(token: RefreshTokenRecord): SqlValue[] {
@@ -373,6 +392,10 @@ export class SqlBrokerStore implements BrokerStore {
         text: `INSERT INTO ${this.t.sessions} (${SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?)`,
         params: [session.id, session.subject, session.data, session.createdAt, session.expiresAt],
       },
+      {
+        text: `INSERT INTO ${this.t.owners} (session_id, subject, idp_sid, expires_at) VALUES (?, ?, ?, ?)`,
+        params: [session.id, session.subject, session.idpSid ?? null, session.expiresAt],
+      },
       this.insertToken(firstToken),
     ]);
   }
@@ -386,17 +409,57 @@ export class SqlBrokerStore implements BrokerStore {
 
   async getSession(id: string): Promise<SessionRecord | null> {
     return this.selectOne(
-      `SELECT ${SESSION_COLUMNS} FROM ${this.t.sessions} WHERE id = ? AND expires_at > ?`,
+      `SELECT ${SESSION_SELECT} FROM ${this.t.sessions} s ` +
+        `LEFT JOIN ${this.t.owners} o ON o.session_id = s.id WHERE s.id = ? AND s.expires_at > ?`,
       [id, nowSeconds()],
       (row) => toSession(row),
     );
   }
 
   async revokeSession(id: string): Promise<void> {
-    await (await this.db()).transaction([
-      { text: `DELETE FROM ${this.t.sessions} WHERE id = ?`, params: [id] },
-      { text: `DELETE FROM ${this.t.tokens} WHERE session_id = ?`, params: [id] },
-    ]);
+    await (await this.db()).transaction(this.deleteSessions("= ?", [id]));
+  }
+
+  /**
+   * The statements that delete the sessions whose id matches `condition`,
+   * with their owners and tokens. Sessions first: from then on their tokens
+   * consume as "unknown". The tables are taken in the order in which
+   * createSchema takes them, so that an instance still creating its schema
+   * (CREATE INDEX IF NOT EXISTS locks each table) cannot deadlock with this.
+   */
+  private deleteSessions(condition: string, params: SqlValue[]): Statement[] {
+    return [
+      { text: `DELETE FROM ${this.t.sessions} WHERE id ${condition}`, params },
+      { text: `DELETE FROM ${this.t.owners} WHERE session_id ${condition}`, params },
+      { text: `DELETE FROM ${this.t.tokens} WHERE session_id ${condition}`, params },
+    ];
+  }
+
+  async revokeSessionsOf(who: { subject?: string; idpSid?: string }): Promise<number> {
+    const { subject, idpSid } = who;
+    let where: string;
+    let params: SqlValue[];
+    if (subject === undefined) {
+      if (idpSid === undefined) return 0;
+      [where, params] = ["idp_sid = ?", [idpSid]];
+    } else if (idpSid === undefined) {
+      [where, params] = ["subject = ?", [subject]];
+    } else {
+      [where, params] = ["subject = ? AND (idp_sid = ? OR idp_sid IS NULL)", [subject, idpSid]];
+    }
+    const db = await this.db();
+    const { rows } = await db.run({
+      text: `SELECT session_id FROM ${this.t.owners} WHERE ${where}`,
+      params,
+    });
+    const ids = rows.map((row) => asText(row.session_id));
+    if (ids.length === 0) return 0;
+    // One transaction per batch keeps the statements' parameter lists bounded.
+    for (let start = 0; start < ids.length; start += 100) {
+      const batch = ids.slice(start, start + 100);
+      await db.transaction(this.deleteSessions(`IN (${batch.map(() => "?").join(", ")})`, batch));
+    }
+    return ids.length;
   }
 
   async consumeRefreshToken(hash: string, now: number): Promise<ConsumeResult> {
@@ -423,8 +486,9 @@ export class SqlBrokerStore implements BrokerStore {
       text:
         `SELECT t.hash, t.session_id, t.expires_at, t.consumed_at, t.successor, ` +
         `s.id AS s_id, s.subject AS s_subject, s.data AS s_data, ` +
-        `s.created_at AS s_created_at, s.expires_at AS s_expires_at ` +
-        `FROM ${this.t.tokens} t LEFT JOIN ${this.t.sessions} s ON s.id = t.session_id WHERE t.hash = ?`,
+        `s.created_at AS s_created_at, s.expires_at AS s_expires_at, o.idp_sid AS s_idp_sid ` +
+        `FROM ${this.t.tokens} t LEFT JOIN ${this.t.sessions} s ON s.id = t.session_id ` +
+        `LEFT JOIN ${this.t.owners} o ON o.session_id = t.session_id WHERE t.hash = ?`,
       params: [hash],
     });
     const [row] = rows;
@@ -504,8 +568,14 @@ export class SqlBrokerStore implements BrokerStore {
 
   async purgeExpired(now: number): Promise<void> {
     const db = await this.db();
-    const { sessions, tokens, usedIds } = this.t;
+    const { sessions, owners, tokens, usedIds } = this.t;
     await db.run({ text: `DELETE FROM ${sessions} WHERE expires_at <= ?`, params: [now] });
+    await db.run({
+      text:
+        `DELETE FROM ${owners} WHERE expires_at <= ? ` +
+        `OR NOT EXISTS (SELECT 1 FROM ${sessions} WHERE ${sessions}.id = ${owners}.session_id)`,
+      params: [now],
+    });
     await db.run({
       text:
         `DELETE FROM ${tokens} WHERE expires_at <= ? ` +

@@ -24,7 +24,10 @@ export interface SigningKeyRecord {
 /** A broker login session: one per login, survives refresh-token rotation. */
 export interface SessionRecord {
   id: string;
+  /** The IdP's `sub` of the user. */
   subject: string;
+  /** The IdP's session id (`sid` of its ID token), when it gave one; queryable for back-channel logout. */
+  idpSid?: string;
   /** Opaque to the store (JSON written by the broker, secrets encrypted). */
   data: string;
   createdAt: number;
@@ -71,6 +74,17 @@ export interface BrokerStore {
   getSession(id: string): Promise<SessionRecord | null>;
   /** Deletes the session and all of its refresh tokens. */
   revokeSession(id: string): Promise<void>;
+  /**
+   * Deletes, with all of their refresh tokens, the sessions an IdP's
+   * back-channel logout names (OpenID Connect Back-Channel Logout 1.0 §2.7)
+   * and returns how many there were:
+   * - `idpSid` alone: the sessions with that IdP session id;
+   * - `subject` alone: every session of that subject;
+   * - both: the subject's sessions with that IdP session id or with none
+   *   recorded (an IdP session this store cannot tell apart).
+   * With neither, nothing is deleted.
+   */
+  revokeSessionsOf(who: { subject?: string; idpSid?: string }): Promise<number>;
 
   /**
    * Atomically marks the live token as consumed at `now` (a conditional

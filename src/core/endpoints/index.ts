@@ -8,13 +8,17 @@ import { type AuthRequest, type AuthResponse, errorResponse } from "../http.ts";
 import { describeError, type Logger } from "../log.ts";
 import { ConfigurationError } from "../options.ts";
 import { DEFAULT_PATHS, METADATA_PATHS } from "../paths.ts";
+import type { TokenMode } from "../token-mode.ts";
+import { backchannelLogout } from "./backchannel-logout.ts";
 import { callback } from "./callback.ts";
 import type { Endpoint, EndpointContext } from "./context.ts";
 import { deviceFlow } from "./device.ts";
+import { introspection } from "./introspection.ts";
 import { jwks } from "./jwks.ts";
 import { login } from "./login.ts";
 import { logout } from "./logout.ts";
 import { metadata } from "./metadata.ts";
+import { revocation } from "./revocation.ts";
 import { token } from "./token.ts";
 import { userinfo } from "./userinfo.ts";
 
@@ -30,6 +34,12 @@ export interface RouterOptions {
   deviceFlow?: string | null;
   logout?: string | null;
   userinfo?: string | null;
+  /** Broker mode only: RFC 7009 token revocation. */
+  revocation?: string | null;
+  /** Broker mode only: RFC 7662 token introspection. */
+  introspection?: string | null;
+  /** Broker mode only: the OpenID Connect Back-Channel Logout 1.0 receiver (the `backchannel_logout_uri`). */
+  backchannelLogout?: string | null;
   /** Broker mode only; default `brokerJwksPath`. */
   jwks?: string | null;
 }
@@ -43,13 +53,26 @@ export interface Route {
   handle(request: AuthRequest): Promise<AuthResponse>;
 }
 
-const ENDPOINTS: Record<keyof typeof DEFAULT_PATHS, { method: Route["method"]; run: Endpoint }> = {
-  login: { method: "GET", run: login },
-  callback: { method: "GET", run: callback },
-  token: { method: "POST", run: token },
-  deviceFlow: { method: "POST", run: deviceFlow },
-  logout: { method: "GET", run: logout },
-  userinfo: { method: "GET", run: userinfo },
+type PathName = keyof typeof DEFAULT_PATHS;
+
+/** Each endpoint's method and handler; `undefined` where the token mode does not offer it. */
+const ENDPOINTS: Record<
+  PathName,
+  { method: Route["method"]; run: (mode: TokenMode) => Endpoint | undefined }
+> = {
+  login: { method: "GET", run: () => login },
+  callback: { method: "GET", run: () => callback },
+  token: { method: "POST", run: () => token },
+  deviceFlow: { method: "POST", run: () => deviceFlow },
+  logout: { method: "GET", run: () => logout },
+  userinfo: { method: "GET", run: () => userinfo },
+  revocation: { method: "POST", run: ({ lifecycle }) => lifecycle && revocation(lifecycle) },
+  introspection: { method: "POST", run: ({ lifecycle }) => lifecycle && introspection(lifecycle) },
+  backchannelLogout: {
+    method: "POST",
+    run: ({ lifecycle, usedOnce }) =>
+      lifecycle && usedOnce && backchannelLogout(lifecycle, usedOnce),
+  },
 };
 
 /** The enabled endpoints of a router, with their paths below its prefix. */
@@ -61,11 +84,16 @@ export function routesOf(context: EndpointContext, router: RouterOptions): Route
     path,
     handle: (request: AuthRequest) => answer(context.options.logger, () => run(context, request)),
   });
-  const paths = enabledPaths(router);
-  const routes: Route[] = Object.entries(paths).map(([name, path]) => {
-    const { method, run } = ENDPOINTS[name as keyof typeof ENDPOINTS];
-    return route(name as EndpointName, method, path, run);
-  });
+  const paths: Partial<Record<PathName, string>> = {};
+  const routes: Route[] = [];
+  for (const name of Object.keys(ENDPOINTS) as PathName[]) {
+    const path = router[name] === undefined ? DEFAULT_PATHS[name] : router[name];
+    const { method, run } = ENDPOINTS[name];
+    const endpoint = run(context.mode);
+    if (path === null || endpoint === undefined) continue;
+    paths[name] = path;
+    routes.push(route(name, method, path, endpoint));
+  }
   const { publication } = context.mode;
   if (publication === undefined) return routes;
   const jwksPath = router.jwks === undefined ? publication.jwksPath : router.jwks;
@@ -91,15 +119,6 @@ function checkTokenEndpoint({ mode, options }: EndpointContext, router: RouterOp
       "broker mode needs the token endpoint: clients get and refresh broker tokens there",
     );
   }
-}
-
-function enabledPaths(router: RouterOptions): Partial<Record<keyof typeof ENDPOINTS, string>> {
-  const paths: Partial<Record<keyof typeof ENDPOINTS, string>> = {};
-  for (const name of Object.keys(ENDPOINTS) as Array<keyof typeof ENDPOINTS>) {
-    const path = router[name] === undefined ? DEFAULT_PATHS[name] : router[name];
-    if (path !== null) paths[name] = path;
-  }
-  return paths;
 }
 
 /** Runs an endpoint, turning every failure into a JSON error response. */
