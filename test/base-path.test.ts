@@ -15,6 +15,7 @@ import { listen } from "./helpers/servers.ts";
 const quiet = { warn() {}, error() {} };
 const base: OIDCAuthOptions = {
   clientId: "c",
+  clientSecret: "client-secret",
   discoveryUrl: "https://idp.example.org/.well-known/openid-configuration",
   logger: quiet,
 };
