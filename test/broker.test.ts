@@ -395,8 +395,13 @@ describe("secrets shared by instances", () => {
   });
 
   it("refuses broker mode for a public client without a secret, naming the option", async () => {
-    await assert.rejects(
-      start(() => ({ secret: undefined, clientSecret: undefined })),
+    const { OIDCAuth } = await import("../src/index.ts");
+    assert.throws(
+      () =>
+        new OIDCAuth({
+          ...brokerOptions({ secret: undefined, clientSecret: undefined }),
+          brokerMode: true,
+        }),
       (error: unknown) => error instanceof Error && /invalid option "secret"/.test(error.message),
     );
   });
