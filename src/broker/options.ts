@@ -99,7 +99,6 @@ export function checkBrokerOptionsUnused(options: BrokerOptions, logger: Logger)
 }
 
 export function resolveBrokerOptions(options: BrokerOptions) {
-  boolean(options.brokerMode, "brokerMode");
   const jwksPath = nonEmptyString(options.brokerJwksPath ?? DEFAULT_JWKS_PATH, "brokerJwksPath");
   if (!jwksPath.startsWith("/"))
     throw new ConfigurationError("brokerJwksPath", 'must start with "/"');

@@ -224,6 +224,7 @@ function claimConstraints(claims: unknown): ClaimConstraints {
 /** What a value is, for a message: its type, never the value (it may be a secret). */
 export function kindOf(value: unknown): string {
   if (value === null) return "null";
+  if (value === undefined) return "nothing";
   if (Array.isArray(value)) return "an array";
   if (typeof value === "string") return value.trim() === "" ? "an empty string" : "a string";
   if (typeof value === "number") return Number.isFinite(value) ? "a number" : `${value}`;
