@@ -48,6 +48,13 @@ export interface DevIdpOptions {
    * there. Default none; `setBackchannelLogoutUri` changes it later.
    */
   backchannelLogoutUri?: string;
+  /**
+   * Rotate refresh tokens on every use, refusing (and ending the grant on)
+   * the reuse of a rotated one, as Keycloak with "Revoke Refresh Token" and
+   * Auth0 do. Default false: oidc-provider's own rule, which keeps a
+   * confidential client's refresh token.
+   */
+  rotateRefreshTokens?: boolean;
 }
 
 export interface DevIdp {
@@ -102,6 +109,7 @@ export async function startDevIdp(options: DevIdpOptions = {}): Promise<DevIdp> 
     accessTokenTtlSeconds: options.accessTokenTtlSeconds ?? 300,
     extraRedirectUris: options.extraRedirectUris ?? [],
     devicePollIntervalSeconds: options.devicePollIntervalSeconds ?? 5,
+    rotateRefreshTokens: options.rotateRefreshTokens ?? false,
     backchannelLogoutUri: options.backchannelLogoutUri,
   };
   return new DevIdpServer(server, settings, await generateSigningKey());
@@ -114,6 +122,7 @@ interface IdpSettings {
   accessTokenTtlSeconds: number;
   extraRedirectUris: string[];
   devicePollIntervalSeconds: number;
+  rotateRefreshTokens: boolean;
   backchannelLogoutUri: string | undefined;
 }
 
@@ -205,6 +214,7 @@ class DevIdpServer implements DevIdp {
       endSession: settings.endSession,
       accessTokenTtlSeconds: settings.accessTokenTtlSeconds,
       devicePollIntervalSeconds: settings.devicePollIntervalSeconds,
+      rotateRefreshTokens: settings.rotateRefreshTokens,
     });
   }
 

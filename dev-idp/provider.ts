@@ -59,6 +59,7 @@ export interface ProviderSettings {
   endSession: boolean;
   accessTokenTtlSeconds: number;
   devicePollIntervalSeconds: number;
+  rotateRefreshTokens: boolean;
 }
 
 export function buildProvider(settings: ProviderSettings): Provider {
@@ -103,6 +104,7 @@ function configuration(settings: ProviderSettings): Configuration {
     // offline_access (oidc-provider's default requires offline_access). Without it the token is
     // bound to the IdP session and dies at logout.
     issueRefreshToken: (_ctx, client) => client.grantTypeAllowed("refresh_token"),
+    ...(settings.rotateRefreshTokens ? { rotateRefreshToken: () => true } : {}),
     pkce: { methods: ["S256"], required: () => true },
     // A dev IdP: any origin may call it from a browser.
     clientBasedCORS: () => true,

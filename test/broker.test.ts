@@ -213,6 +213,30 @@ describe("refresh rotation", () => {
     assert.equal(afterRevocation.status, 401, "the whole session is revoked");
   });
 
+  it("refuses a forged old-generation token without revoking the session it names", async () => {
+    const { http } = await start(() => ({ refreshGraceSeconds: 1 }));
+    const first = await codeFlow(http, BROKER_PREFIX, CALLBACK);
+    const genuine = String(first.json.refresh_token);
+    const second = await http.post(paths.token, { refresh_token: genuine });
+    assert.equal(second.status, 200, second.text);
+    const live = String(second.json.refresh_token);
+    const [prefix, sessionId, generation, random, tag] = live.split(".");
+    assert.equal(prefix, "rt");
+    assert.equal(generation, "1");
+    // The session id is no secret: knowing it must not let anyone end the session.
+    const flipped = `${tag?.slice(0, -2)}${tag?.endsWith("AA") ? "BA" : "AA"}`;
+    for (const forged of [
+      `rt.${sessionId}.0.${random}.${flipped}`,
+      `rt.${sessionId}.0.${random}.${tag}`,
+      `rt.${sessionId}.00.${random}.${tag}`,
+    ]) {
+      const reply = await http.post(paths.token, { refresh_token: forged });
+      assert.equal(reply.status, 401, reply.text);
+    }
+    const stillLive = await http.post(paths.token, { refresh_token: live });
+    assert.equal(stillLive.status, 200, "the forged tokens revoked nothing");
+  });
+
   it("gives a retry inside the grace window the identical new pair", async () => {
     const { http } = await start(() => ({ refreshGraceSeconds: 30 }));
     const first = await codeFlow(http, BROKER_PREFIX, CALLBACK);

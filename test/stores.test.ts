@@ -42,6 +42,7 @@ import {
   parseStoreUrl,
   RedisBrokerStore,
   type RefreshTokenRecord,
+  type Rotation,
   RotationConflictError,
   type SessionRecord,
   type SigningKeyRecord,
@@ -125,6 +126,23 @@ function refreshToken(
     consumedAt: null,
     successor: null,
     ...overrides,
+  };
+}
+
+/** A rotation of the token claimed at `claimedAt` to `next`. */
+function rotation(
+  consumedHash: string,
+  claimedAt: number,
+  next: RefreshTokenRecord,
+  sessionData: string,
+  completedAt = claimedAt,
+): Rotation {
+  return {
+    claim: { hash: consumedHash, claimedAt },
+    successor: "sealed-successor",
+    next,
+    sessionData,
+    completedAt,
   };
 }
 
@@ -292,7 +310,10 @@ function conformanceSuite(name: string, unavailable: string | null, setUp: () =>
       const now = nowSeconds();
       assert.equal((await store.consumeRefreshToken(token.hash, now)).status, "claimed");
       assert.equal((await store.consumeRefreshToken(token.hash, now)).status, "already-consumed");
-      await store.releaseRefreshToken(token.hash);
+      // Only the holder's claim is released.
+      await store.releaseRefreshToken({ hash: token.hash, claimedAt: now - 1 });
+      assert.equal((await store.getRefreshToken(token.hash))?.consumedAt, now);
+      await store.releaseRefreshToken({ hash: token.hash, claimedAt: now });
       assert.deepEqual(await store.getRefreshToken(token.hash), token);
       assert.equal((await store.consumeRefreshToken(token.hash, now + 1)).status, "claimed");
       assert.equal((await store.getRefreshToken(token.hash))?.consumedAt, now + 1);
@@ -307,28 +328,29 @@ function conformanceSuite(name: string, unavailable: string | null, setUp: () =>
       const now = nowSeconds();
       assert.equal((await store.consumeRefreshToken(first.hash, now)).status, "claimed");
       const next = refreshToken(owner.id);
-      await store.completeRotation(first.hash, "sealed-successor", next, "data-2");
+      await store.completeRotation(rotation(first.hash, now, next, "data-2", now + 1));
 
+      // consumedAt becomes the completion time, from which the grace window counts.
       assert.deepEqual(await other.getRefreshToken(first.hash), {
         ...first,
-        consumedAt: now,
+        consumedAt: now + 1,
         successor: "sealed-successor",
       });
       assert.deepEqual(await other.getRefreshToken(next.hash), next);
       assert.equal((await other.getSession(owner.id))?.data, "data-2");
       assert.deepEqual(await other.consumeRefreshToken(first.hash, now), {
         status: "already-consumed",
-        token: { ...first, consumedAt: now, successor: "sealed-successor" },
+        token: { ...first, consumedAt: now + 1, successor: "sealed-successor" },
       });
       const again = await other.consumeRefreshToken(next.hash, now);
       assert.equal(again.status, "claimed");
       assert.equal(again.status === "claimed" && again.session.data, "data-2");
 
       // A completed claim cannot be released or completed twice.
-      await store.releaseRefreshToken(first.hash);
-      assert.equal((await store.getRefreshToken(first.hash))?.consumedAt, now);
+      await store.releaseRefreshToken({ hash: first.hash, claimedAt: now + 1 });
+      assert.equal((await store.getRefreshToken(first.hash))?.consumedAt, now + 1);
       await assert.rejects(
-        store.completeRotation(first.hash, "other", refreshToken(owner.id), "data-3"),
+        store.completeRotation(rotation(first.hash, now + 1, refreshToken(owner.id), "data-3")),
         RotationConflictError,
       );
       assert.equal((await store.getSession(owner.id))?.data, "data-2");
@@ -341,7 +363,7 @@ function conformanceSuite(name: string, unavailable: string | null, setUp: () =>
       await store.createSession(owner, first);
       const unclaimedNext = refreshToken(owner.id);
       await assert.rejects(
-        store.completeRotation(first.hash, "s", unclaimedNext, "data-x"),
+        store.completeRotation(rotation(first.hash, nowSeconds(), unclaimedNext, "data-x")),
         RotationConflictError,
       );
       assert.equal(await store.getRefreshToken(unclaimedNext.hash), null);
@@ -352,7 +374,7 @@ function conformanceSuite(name: string, unavailable: string | null, setUp: () =>
       // The next token names a session that does not exist: nothing at all may change.
       const strayNext = refreshToken("no-such-session");
       await assert.rejects(
-        store.completeRotation(first.hash, "s", strayNext, "data-y"),
+        store.completeRotation(rotation(first.hash, now, strayNext, "data-y")),
         RotationConflictError,
       );
       assert.equal(await store.getRefreshToken(strayNext.hash), null);
@@ -360,8 +382,72 @@ function conformanceSuite(name: string, unavailable: string | null, setUp: () =>
 
       await store.revokeSession(owner.id);
       const orphanNext = refreshToken(owner.id);
-      await assert.rejects(store.completeRotation(first.hash, "s", orphanNext, "d"));
+      await assert.rejects(store.completeRotation(rotation(first.hash, now, orphanNext, "d")));
       assert.equal(await store.getRefreshToken(orphanNext.hash), null);
+    });
+
+    it("lets exactly one of many take over an expired claim, and fences out the late holder", async () => {
+      const instances = await stores(harness.instances);
+      const store = pick(instances, 0);
+      const owner = session();
+      const token = refreshToken(owner.id);
+      await store.createSession(owner, token);
+      const claimedAt = nowSeconds() - 60;
+      assert.equal((await store.consumeRefreshToken(token.hash, claimedAt)).status, "claimed");
+      const now = nowSeconds();
+      // A take-over names the claim it replaces; a wrong claim time takes nothing.
+      const wrong = await store.reclaimRefreshToken({ hash: token.hash, claimedAt: now }, now);
+      assert.equal(wrong.status, "already-consumed");
+      const results = await Promise.all(
+        Array.from({ length: 10 }, (_, i) =>
+          pick(instances, i).reclaimRefreshToken({ hash: token.hash, claimedAt }, now),
+        ),
+      );
+      assert.equal(results.filter((result) => result.status === "claimed").length, 1);
+      assert.equal((await store.getRefreshToken(token.hash))?.consumedAt, now);
+      // The late holder can neither release nor complete what it no longer holds.
+      await store.releaseRefreshToken({ hash: token.hash, claimedAt });
+      assert.equal((await store.getRefreshToken(token.hash))?.consumedAt, now);
+      await assert.rejects(
+        store.completeRotation(rotation(token.hash, claimedAt, refreshToken(owner.id), "late")),
+        RotationConflictError,
+      );
+      await store.completeRotation(rotation(token.hash, now, refreshToken(owner.id), "taken-over"));
+      assert.equal((await store.getSession(owner.id))?.data, "taken-over");
+      // A completed rotation cannot be taken over.
+      const done = await store.reclaimRefreshToken({ hash: token.hash, claimedAt: now }, now + 60);
+      assert.equal(done.status, "already-consumed");
+      assert.deepEqual(await store.reclaimRefreshToken({ hash: "no-such-hash", claimedAt }, now), {
+        status: "unknown",
+      });
+    });
+
+    it("keeps at most two refresh tokens per session however often it rotates", async () => {
+      const [store, namespace] = await oneStore();
+      const owner = session();
+      let live = refreshToken(owner.id);
+      await store.createSession(owner, live);
+      const rotated: RefreshTokenRecord[] = [];
+      for (let i = 0; i < 6; i++) {
+        const now = nowSeconds();
+        assert.equal((await store.consumeRefreshToken(live.hash, now)).status, "claimed");
+        const next = refreshToken(owner.id);
+        await store.completeRotation(rotation(live.hash, now, next, `data-${i}`));
+        rotated.push(live);
+        live = next;
+      }
+      // The session, its live token and the one inside the grace window.
+      assert.equal(await harness.countExpirable(namespace), 3);
+      assert.notEqual(await store.getRefreshToken(live.hash), null);
+      assert.equal(
+        (await store.getRefreshToken(rotated.at(-1)?.hash ?? ""))?.successor,
+        "sealed-successor",
+      );
+      for (const old of rotated.slice(0, -1)) {
+        assert.equal(await store.getRefreshToken(old.hash), null);
+      }
+      await store.revokeSession(owner.id);
+      assert.equal(await harness.countExpirable(namespace), 0);
     });
 
     it("revokes a session with all of its tokens", async () => {
@@ -375,7 +461,7 @@ function conformanceSuite(name: string, unavailable: string | null, setUp: () =>
       const now = nowSeconds();
       await store.consumeRefreshToken(first.hash, now);
       const second = refreshToken(owner.id);
-      await store.completeRotation(first.hash, "succ", second, "data-2");
+      await store.completeRotation(rotation(first.hash, now, second, "data-2"));
 
       await store.revokeSession(owner.id);
       assert.equal(await store.getSession(owner.id), null);

@@ -29,6 +29,7 @@ import { TrustedPeers } from "./federation.ts";
 import { BrokerKeys } from "./keys.ts";
 import { BrokerLifecycle } from "./lifecycle.ts";
 import type { ResolvedBrokerOptions } from "./options.ts";
+import { RefreshTokens } from "./refresh-tokens.ts";
 import { SecretBox } from "./secret-box.ts";
 import { BrokerSessions, type Profile } from "./sessions.ts";
 
@@ -88,8 +89,11 @@ export class Broker implements TokenMode {
         return { refreshToken: tokens.refresh_token, scope: tokens.scope };
       },
       mintAccessToken: (profile, scope, sessionId) => this.mint(profile, scope, sessionId),
+      refreshTokens: new RefreshTokens(secrets),
       graceSeconds: settings.refreshGraceSeconds,
-      waitMs: options.timeoutMs + 2000,
+      // The holder's IdP call is bounded by timeoutMs; the rest covers minting and the store write.
+      leaseSeconds: Math.ceil(options.timeoutMs / 1000) + 3,
+      logger,
     });
     this.lifecycle = new BrokerLifecycle({
       sessions: this.sessions,

@@ -53,13 +53,13 @@ export class RotationConflictError extends Error {
 }
 
 export const ROTATION_NOT_CLAIMED =
-  "completeRotation: the consumed refresh token is unknown, not claimed, or already completed";
+  "completeRotation: the consumed refresh token is unknown, claimed by someone else, or already completed";
 export const ROTATION_SESSION_GONE = "completeRotation: the session no longer exists";
 
 /**
  * Classifies a token whose conditional claim did not succeed: gone, expired
- * or orphaned tokens are "unknown"; a live token someone else consumed is
- * "already-consumed".
+ * or orphaned tokens are "unknown"; a live token someone else consumed (or
+ * released a moment ago) is "already-consumed".
  */
 export function unclaimedResult(
   token: RefreshTokenRecord | null,
@@ -69,9 +69,6 @@ export function unclaimedResult(
   if (!token || !isLive(token, now) || !session || !isLive(session, now)) {
     return { status: "unknown" };
   }
-  if (token.consumedAt === null) {
-    // Released again between our attempt and this read: not ours to claim now.
-    return { status: "unknown" };
-  }
+  // consumedAt null: released between our attempt and this read; the caller tries again.
   return { status: "already-consumed", token };
 }

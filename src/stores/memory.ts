@@ -15,7 +15,9 @@ import {
 import type {
   BrokerStore,
   ConsumeResult,
+  RefreshClaim,
   RefreshTokenRecord,
+  Rotation,
   SessionRecord,
   SigningKeyRecord,
 } from "./types.ts";
@@ -84,6 +86,12 @@ class ExpiringMap<V extends { expiresAt: number }> {
   }
 }
 
+/** A refresh token and the hash of the one it replaced (BrokerStore.completeRotation keeps two). */
+type ChainedToken = RefreshTokenRecord & { previous?: string | undefined };
+
+const isClaimOf = (token: RefreshTokenRecord, claim: RefreshClaim) =>
+  token.successor === null && token.consumedAt === claim.claimedAt;
+
 /** How many records a MemoryBrokerStore holds (for monitoring and tests). */
 export interface MemoryStoreSize {
   signingKeys: number;
@@ -96,7 +104,7 @@ export interface MemoryStoreSize {
 export class MemoryBrokerStore implements BrokerStore {
   private readonly signingKeys = new Map<number, SigningKeyRecord>();
   private readonly sessions = new ExpiringMap<SessionRecord>();
-  private readonly tokens = new ExpiringMap<RefreshTokenRecord>();
+  private readonly tokens = new ExpiringMap<ChainedToken>();
   private readonly usedIds = new ExpiringMap<{ expiresAt: number }>();
   private readonly peerJwks = new Map<string, { jwks: string; fetchedAt: number }>();
 
@@ -155,41 +163,58 @@ export class MemoryBrokerStore implements BrokerStore {
   }
 
   async consumeRefreshToken(hash: string, now: number): Promise<ConsumeResult> {
+    return this.claim(hash, now, (token) => token.consumedAt === null);
+  }
+
+  async reclaimRefreshToken(claim: RefreshClaim, now: number): Promise<ConsumeResult> {
+    return this.claim(claim.hash, now, (token) => isClaimOf(token, claim));
+  }
+
+  private claim(
+    hash: string,
+    now: number,
+    claimable: (token: RefreshTokenRecord) => boolean,
+  ): ConsumeResult {
     const token = this.tokens.get(hash, now) ?? null;
     const session = token ? (this.sessions.get(token.sessionId, now) ?? null) : null;
-    if (!token || !session || token.consumedAt !== null) {
-      return unclaimedResult(token && { ...token }, session, now);
+    if (!token || !session || !claimable(token)) {
+      return unclaimedResult(token && record(token), session, now);
     }
     token.consumedAt = now;
-    return { status: "claimed", token: { ...token }, session: { ...session } };
+    return { status: "claimed", token: record(token), session: { ...session } };
   }
 
-  async releaseRefreshToken(hash: string): Promise<void> {
-    const token = this.tokens.get(hash, nowSeconds());
-    if (token && token.successor === null) token.consumedAt = null;
+  async releaseRefreshToken(claim: RefreshClaim): Promise<void> {
+    const token = this.tokens.get(claim.hash, nowSeconds());
+    if (token && isClaimOf(token, claim)) token.consumedAt = null;
   }
 
-  async completeRotation(
-    consumedHash: string,
-    successor: string,
-    next: RefreshTokenRecord,
-    sessionData: string,
-  ): Promise<void> {
+  async completeRotation({
+    claim,
+    successor,
+    next,
+    sessionData,
+    completedAt,
+  }: Rotation): Promise<void> {
     const now = nowSeconds();
-    const consumed = this.tokens.get(consumedHash, now);
-    if (!consumed || consumed.consumedAt === null || consumed.successor !== null) {
+    const consumed = this.tokens.get(claim.hash, now);
+    if (!consumed || !isClaimOf(consumed, claim)) {
       throw new RotationConflictError(ROTATION_NOT_CLAIMED);
     }
     const session = this.sessions.get(next.sessionId, now);
     if (!session) throw new RotationConflictError(ROTATION_SESSION_GONE);
+    // Rotations form a chain, so the token before the consumed one is the only older one.
+    if (consumed.previous !== undefined) this.tokens.delete(consumed.previous);
+    consumed.previous = undefined;
     consumed.successor = successor;
-    this.tokens.set(next.hash, { ...next }, now);
+    consumed.consumedAt = completedAt;
+    this.tokens.set(next.hash, { ...next, previous: claim.hash }, now);
     session.data = sessionData;
   }
 
   async getRefreshToken(hash: string): Promise<RefreshTokenRecord | null> {
     const token = this.tokens.get(hash, nowSeconds());
-    return token ? { ...token } : null;
+    return token ? record(token) : null;
   }
 
   async savePeerJwks(issuer: string, jwks: string, fetchedAt: number): Promise<void> {
@@ -215,4 +240,9 @@ export class MemoryBrokerStore implements BrokerStore {
     // Tokens of a session that expired are useless even before their own expiry.
     this.tokens.deleteWhere((token) => !this.sessions.has(token.sessionId, now));
   }
+}
+
+/** The record as the interface defines it, without the chain link. */
+function record({ previous: _, ...token }: ChainedToken): RefreshTokenRecord {
+  return token;
 }

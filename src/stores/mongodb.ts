@@ -29,7 +29,9 @@ import {
 import type {
   BrokerStore,
   ConsumeResult,
+  RefreshClaim,
   RefreshTokenRecord,
+  Rotation,
   SessionRecord,
   SigningKeyRecord,
 } from "./types.ts";
@@ -212,13 +214,21 @@ export class MongoDBBrokerStore implements BrokerStore {
   }
 
   async consumeRefreshToken(hash: string, now: number): Promise<ConsumeResult> {
+    return this.claim({ hash, consumedAt: null }, now);
+  }
+
+  async reclaimRefreshToken(claim: RefreshClaim, now: number): Promise<ConsumeResult> {
+    return this.claim(claimFilter(claim), now);
+  }
+
+  private async claim(filter: Filter<RefreshTokenRecord>, now: number): Promise<ConsumeResult> {
     const { sessions, tokens } = await this.collections();
     const claimed = await tokens.findOneAndUpdate(
-      { hash, consumedAt: null, expiresAt: { $gt: now } },
+      { ...filter, expiresAt: { $gt: now } },
       { $set: { consumedAt: now } },
       { ...RECORD_ONLY, returnDocument: "after" },
     );
-    const token = claimed ?? (await tokens.findOne({ hash }, RECORD_ONLY));
+    const token = claimed ?? (await tokens.findOne({ hash: filter.hash }, RECORD_ONLY));
     const session = token && (await sessions.findOne({ id: token.sessionId }, RECORD_ONLY));
     if (claimed && session && isLive(session, now)) {
       return { status: "claimed", token: claimed, session };
@@ -227,19 +237,20 @@ export class MongoDBBrokerStore implements BrokerStore {
     return claimed ? { status: "unknown" } : unclaimedResult(token, session, now);
   }
 
-  async releaseRefreshToken(hash: string): Promise<void> {
+  async releaseRefreshToken(claim: RefreshClaim): Promise<void> {
     const { tokens } = await this.collections();
-    await tokens.updateOne({ hash, successor: null }, { $set: { consumedAt: null } });
+    await tokens.updateOne(claimFilter(claim), { $set: { consumedAt: null } });
   }
 
-  async completeRotation(
-    consumedHash: string,
-    successor: string,
-    next: RefreshTokenRecord,
-    sessionData: string,
-  ): Promise<void> {
+  async completeRotation({
+    claim,
+    successor,
+    next,
+    sessionData,
+    completedAt,
+  }: Rotation): Promise<void> {
     const { sessions, tokens } = await this.collections();
-    const pending = { hash: consumedHash, consumedAt: { $ne: null }, successor: null };
+    const pending = claimFilter(claim);
     if (!(await tokens.findOne(pending))) throw new RotationConflictError(ROTATION_NOT_CLAIMED);
     const updated = await sessions.updateOne(
       { id: next.sessionId },
@@ -247,8 +258,12 @@ export class MongoDBBrokerStore implements BrokerStore {
     );
     if (updated.matchedCount === 0) throw new RotationConflictError(ROTATION_SESSION_GONE);
     await tokens.insertOne({ ...next, expireAt: expireAt(next.expiresAt) });
-    const recorded = await tokens.updateOne(pending, { $set: { successor } });
+    const recorded = await tokens.updateOne(pending, {
+      $set: { successor, consumedAt: completedAt },
+    });
     if (recorded.matchedCount === 0) throw new RotationConflictError(ROTATION_NOT_CLAIMED);
+    // Older rotations (BrokerStore.completeRotation keeps two per session).
+    await tokens.deleteMany({ sessionId: next.sessionId, hash: { $nin: [claim.hash, next.hash] } });
   }
 
   async getRefreshToken(hash: string): Promise<RefreshTokenRecord | null> {
@@ -307,4 +322,9 @@ async function ignoreDuplicateKey<T extends Document>(operation: Promise<T>): Pr
     if (isDuplicateKey(error)) return null;
     throw error;
   }
+}
+
+/** The holder's claim on a token: claimed at that time and not completed. */
+function claimFilter(claim: RefreshClaim): Filter<RefreshTokenRecord> {
+  return { hash: claim.hash, consumedAt: claim.claimedAt, successor: null };
 }

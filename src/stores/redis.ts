@@ -31,7 +31,9 @@ import {
 import type {
   BrokerStore,
   ConsumeResult,
+  RefreshClaim,
   RefreshTokenRecord,
+  Rotation,
   SessionRecord,
   SigningKeyRecord,
 } from "./types.ts";
@@ -58,35 +60,52 @@ if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
 end
 return redis.call('GET', KEYS[1])`);
 
-/** Returns nil for an unknown token, else {claimed (0/1), token fields..., session fields...}. */
+/**
+ * ARGV: now, session prefix, and the claim time to take over ('' to claim a
+ * live token). Returns nil for an unknown token, else {claimed (0/1), token
+ * fields..., session fields...}.
+ */
 const CONSUME = new LuaScript(`
 local now = tonumber(ARGV[1])
 local t = redis.call('HMGET', KEYS[1], 'session', 'expires', 'consumed', 'successor')
 if not t[1] or tonumber(t[2]) <= now then return false end
 local s = redis.call('HMGET', ARGV[2] .. t[1], 'subject', 'data', 'created', 'expires')
 if not s[1] or tonumber(s[4]) <= now then return false end
+local claimable
+if ARGV[3] == '' then claimable = not t[3] else claimable = t[3] == ARGV[3] and not t[4] end
 local claimed = 0
-if not t[3] then
+if claimable then
   redis.call('HSET', KEYS[1], 'consumed', ARGV[1])
   t[3] = ARGV[1]
   claimed = 1
 end
 return {claimed, t[1], t[2], t[3], t[4], s[1], s[2], s[3], s[4]}`);
 
+/** ARGV: the claim time. Only the holder's claim is undone. */
 const RELEASE = new LuaScript(`
-if redis.call('HEXISTS', KEYS[1], 'successor') == 0 then
+if redis.call('HEXISTS', KEYS[1], 'successor') == 0 and redis.call('HGET', KEYS[1], 'consumed') == ARGV[1] then
   redis.call('HDEL', KEYS[1], 'consumed')
 end`);
 
-/** KEYS: consumed token, next token, session, session-tokens. ARGV: successor, data, next hash, next expiry (ms), next token fields... */
+/**
+ * KEYS: consumed token, next token, session, session-tokens.
+ * ARGV: successor, data, next hash, next expiry (ms), claim time, completion
+ * time, token prefix, consumed hash, next token fields...
+ */
 const COMPLETE_ROTATION = new LuaScript(`
-if redis.call('HEXISTS', KEYS[1], 'consumed') == 0 or redis.call('HEXISTS', KEYS[1], 'successor') == 1 then
+if redis.call('HEXISTS', KEYS[1], 'successor') == 1 or redis.call('HGET', KEYS[1], 'consumed') ~= ARGV[5] then
   return 'not-claimed'
 end
 if redis.call('EXISTS', KEYS[3]) == 0 then return 'session-gone' end
-redis.call('HSET', KEYS[1], 'successor', ARGV[1])
+for _, hash in ipairs(redis.call('SMEMBERS', KEYS[4])) do
+  if hash ~= ARGV[8] then
+    redis.call('DEL', ARGV[7] .. hash)
+    redis.call('SREM', KEYS[4], hash)
+  end
+end
+redis.call('HSET', KEYS[1], 'successor', ARGV[1], 'consumed', ARGV[6])
 redis.call('HSET', KEYS[3], 'data', ARGV[2])
-redis.call('HSET', KEYS[2], unpack(ARGV, 5))
+redis.call('HSET', KEYS[2], unpack(ARGV, 9))
 local sessionEnd = tonumber(redis.call('HGET', KEYS[3], 'expires')) * 1000
 redis.call('PEXPIREAT', KEYS[2], math.min(tonumber(ARGV[4]), sessionEnd))
 redis.call('SADD', KEYS[4], ARGV[3])
@@ -346,12 +365,20 @@ export class RedisBrokerStore implements BrokerStore {
   }
 
   async consumeRefreshToken(hash: string, now: number): Promise<ConsumeResult> {
+    return this.claim(hash, now, "");
+  }
+
+  async reclaimRefreshToken(claim: RefreshClaim, now: number): Promise<ConsumeResult> {
+    return this.claim(claim.hash, now, String(claim.claimedAt));
+  }
+
+  private async claim(hash: string, now: number, takeOver: string): Promise<ConsumeResult> {
     const client = await this.redis();
     const reply = replyFields(
       await this.run(
         CONSUME,
         [this.key("token", hash)],
-        [now, this.serverPrefix(client, "session")],
+        [now, this.serverPrefix(client, "session"), takeOver],
       ),
     );
     if (!reply) return { status: "unknown" };
@@ -361,7 +388,7 @@ export class RedisBrokerStore implements BrokerStore {
       hash,
       sessionId: sessionId ?? "",
       expiresAt: Number(expires),
-      consumedAt: Number(consumed),
+      consumedAt: typeof consumed === "string" ? Number(consumed) : null,
       successor: successor ?? null,
     };
     // The script answers nil for unknown, expired or orphaned tokens, so unclaimed means consumed.
@@ -376,25 +403,37 @@ export class RedisBrokerStore implements BrokerStore {
     return { status: "claimed", token, session };
   }
 
-  async releaseRefreshToken(hash: string): Promise<void> {
-    await this.run(RELEASE, [this.key("token", hash)], []);
+  async releaseRefreshToken(claim: RefreshClaim): Promise<void> {
+    await this.run(RELEASE, [this.key("token", claim.hash)], [claim.claimedAt]);
   }
 
-  async completeRotation(
-    consumedHash: string,
-    successor: string,
-    next: RefreshTokenRecord,
-    sessionData: string,
-  ): Promise<void> {
+  async completeRotation({
+    claim,
+    successor,
+    next,
+    sessionData,
+    completedAt,
+  }: Rotation): Promise<void> {
+    const client = await this.redis();
     const outcome = await this.run(
       COMPLETE_ROTATION,
       [
-        this.key("token", consumedHash),
+        this.key("token", claim.hash),
         this.key("token", next.hash),
         this.key("session", next.sessionId),
         this.key("session-tokens", next.sessionId),
       ],
-      [successor, sessionData, next.hash, next.expiresAt * 1000, ...tokenFields(next)],
+      [
+        successor,
+        sessionData,
+        next.hash,
+        next.expiresAt * 1000,
+        claim.claimedAt,
+        completedAt,
+        this.serverPrefix(client, "token"),
+        claim.hash,
+        ...tokenFields(next),
+      ],
     );
     if (outcome === "not-claimed") throw new RotationConflictError(ROTATION_NOT_CLAIMED);
     if (outcome === "session-gone") throw new RotationConflictError(ROTATION_SESSION_GONE);

@@ -18,7 +18,9 @@ import {
 import type {
   BrokerStore,
   ConsumeResult,
+  RefreshClaim,
   RefreshTokenRecord,
+  Rotation,
   SessionRecord,
   SigningKeyRecord,
 } from "./types.ts";
@@ -463,15 +465,28 @@ export class SqlBrokerStore implements BrokerStore {
   }
 
   async consumeRefreshToken(hash: string, now: number): Promise<ConsumeResult> {
+    return this.claim(hash, now, "consumed_at IS NULL", []);
+  }
+
+  async reclaimRefreshToken(claim: RefreshClaim, now: number): Promise<ConsumeResult> {
+    return this.claim(claim.hash, now, "consumed_at = ? AND successor IS NULL", [claim.claimedAt]);
+  }
+
+  /** The claim is one conditional UPDATE: of concurrent callers, only one matches `condition`. */
+  private async claim(
+    hash: string,
+    now: number,
+    condition: string,
+    conditionParams: SqlValue[],
+  ): Promise<ConsumeResult> {
     const db = await this.db();
     const { sessions, tokens } = this.t;
-    // The claim is this one conditional UPDATE: of concurrent callers, only one matches a NULL consumed_at.
     const claim = await db.run({
       text:
         `UPDATE ${tokens} SET consumed_at = ? ` +
-        `WHERE hash = ? AND consumed_at IS NULL AND expires_at > ? ` +
+        `WHERE hash = ? AND ${condition} AND expires_at > ? ` +
         `AND EXISTS (SELECT 1 FROM ${sessions} WHERE ${sessions}.id = ${tokens}.session_id AND ${sessions}.expires_at > ?)`,
-      params: [now, hash, now, now],
+      params: [now, hash, ...conditionParams, now, now],
     });
     const { token, session } = await this.readTokenWithSession(db, hash);
     if (claim.changes === 1 && token && session) return { status: "claimed", token, session };
@@ -496,31 +511,40 @@ export class SqlBrokerStore implements BrokerStore {
     return { token: toToken(row), session: row.s_id === null ? null : toSession(row, "s_") };
   }
 
-  async releaseRefreshToken(hash: string): Promise<void> {
+  async releaseRefreshToken(claim: RefreshClaim): Promise<void> {
     await (await this.db()).run({
-      text: `UPDATE ${this.t.tokens} SET consumed_at = NULL WHERE hash = ? AND successor IS NULL`,
-      params: [hash],
+      text:
+        `UPDATE ${this.t.tokens} SET consumed_at = NULL ` +
+        `WHERE hash = ? AND consumed_at = ? AND successor IS NULL`,
+      params: [claim.hash, claim.claimedAt],
     });
   }
 
-  async completeRotation(
-    consumedHash: string,
-    successor: string,
-    next: RefreshTokenRecord,
-    sessionData: string,
-  ): Promise<void> {
+  async completeRotation({
+    claim,
+    successor,
+    next,
+    sessionData,
+    completedAt,
+  }: Rotation): Promise<void> {
+    const { tokens, sessions } = this.t;
     await (await this.db()).transaction([
       {
         text:
-          `UPDATE ${this.t.tokens} SET successor = ? ` +
-          `WHERE hash = ? AND consumed_at IS NOT NULL AND successor IS NULL`,
-        params: [successor, consumedHash],
+          `UPDATE ${tokens} SET successor = ?, consumed_at = ? ` +
+          `WHERE hash = ? AND consumed_at = ? AND successor IS NULL`,
+        params: [successor, completedAt, claim.hash, claim.claimedAt],
         mustChange: ROTATION_NOT_CLAIMED,
       },
       {
-        text: `UPDATE ${this.t.sessions} SET data = ? WHERE id = ?`,
+        text: `UPDATE ${sessions} SET data = ? WHERE id = ?`,
         params: [sessionData, next.sessionId],
         mustChange: ROTATION_SESSION_GONE,
+      },
+      // Older rotations: reuse of them is recognised by the session's generation, not by a row.
+      {
+        text: `DELETE FROM ${tokens} WHERE session_id = ? AND hash <> ?`,
+        params: [next.sessionId, claim.hash],
       },
       this.insertToken(next),
     ]);

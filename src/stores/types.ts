@@ -40,7 +40,10 @@ export interface RefreshTokenRecord {
   hash: string;
   sessionId: string;
   expiresAt: number;
-  /** When a rotation claimed this token; null while it is the live token. */
+  /**
+   * When a rotation claimed this token (null while it is the live token); once
+   * the rotation completed, when it completed.
+   */
   consumedAt: number | null;
   /**
    * What the rotation that consumed this token produced (opaque, encrypted by
@@ -50,10 +53,26 @@ export interface RefreshTokenRecord {
   successor: string | null;
 }
 
+/** A claim on a refresh token: its hash and the time of the claim, which fences out a late holder. */
+export interface RefreshClaim {
+  hash: string;
+  claimedAt: number;
+}
+
+/** What completeRotation records. */
+export interface Rotation {
+  claim: RefreshClaim;
+  /** The token pair handed out, sealed, for retries inside the grace window. */
+  successor: string;
+  next: RefreshTokenRecord;
+  sessionData: string;
+  completedAt: number;
+}
+
 export type ConsumeResult =
   /** This caller won: it alone must perform the rotation. */
   | { status: "claimed"; token: RefreshTokenRecord; session: SessionRecord }
-  /** Someone else consumed it earlier (at `token.consumedAt`). */
+  /** Someone else consumed it (at `token.consumedAt`), or released it again (null) a moment ago. */
   | { status: "already-consumed"; token: RefreshTokenRecord }
   /** Unknown, expired, or its session is gone or expired. */
   | { status: "unknown" };
@@ -92,18 +111,24 @@ export interface BrokerStore {
    * gets "claimed".
    */
   consumeRefreshToken(hash: string, now: number): Promise<ConsumeResult>;
-  /** Undoes a claim whose rotation could not finish (e.g. IdP unreachable). */
-  releaseRefreshToken(hash: string): Promise<void>;
   /**
-   * Finishes a rotation: records `successor` on the consumed token, inserts
-   * the new token and replaces the session's data, all or nothing.
+   * Takes over a claim whose holder did not finish in time (it died, or its
+   * store write was lost): a compare-and-set on `claim.claimedAt`, so of
+   * many callers exactly one gets "claimed", and the late holder's
+   * completeRotation or release then fails its own compare-and-set.
    */
-  completeRotation(
-    consumedHash: string,
-    successor: string,
-    next: RefreshTokenRecord,
-    sessionData: string,
-  ): Promise<void>;
+  reclaimRefreshToken(claim: RefreshClaim, now: number): Promise<ConsumeResult>;
+  /** Undoes a claim whose rotation could not finish (e.g. IdP unreachable); only the holder's. */
+  releaseRefreshToken(claim: RefreshClaim): Promise<void>;
+  /**
+   * Finishes a rotation, all or nothing: records `successor` on the claimed
+   * token (and `completedAt` as its consumedAt, so the grace window counts
+   * from the answer), inserts the next token, replaces the session's data
+   * and deletes the session's older rotated tokens, so a session keeps at
+   * most two. Throws RotationConflictError when the claim is no longer the
+   * caller's or the session is gone.
+   */
+  completeRotation(rotation: Rotation): Promise<void>;
   /** Reads a token record (to poll for a successor inside the grace window). */
   getRefreshToken(hash: string): Promise<RefreshTokenRecord | null>;
 

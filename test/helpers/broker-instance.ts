@@ -23,7 +23,15 @@ const app = await startBrokerApp(() => ({
   refreshGraceSeconds: Number(env("GRACE_SECONDS")),
   secret: env("SECRET"),
   allowedRedirectUris: ["http://127.0.0.1/cb"],
-  logger: { warn() {}, error: (message) => console.error(message) },
+  ...(process.env.TIMEOUT_MS ? { timeoutMs: Number(process.env.TIMEOUT_MS) } : {}),
+  // VERBOSE: every level on stderr, so a test can read what the library reported.
+  logger: process.env.VERBOSE
+    ? {
+        info: (message) => console.error(`info: ${message}`),
+        warn: (message) => console.error(`warn: ${message}`),
+        error: (message) => console.error(`error: ${message}`),
+      }
+    : { warn() {}, error: (message) => console.error(message) },
 }));
 console.log(JSON.stringify({ url: app.url }));
 process.once("SIGTERM", () => {
