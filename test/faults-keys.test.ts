@@ -11,6 +11,9 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Redis } from "ioredis";
 import { type DevIdp, startDevIdp } from "../dev-idp/index.ts";
+import { BrokerKeys } from "../src/broker/keys.ts";
+import { SecretBox } from "../src/broker/secret-box.ts";
+import { MemoryBrokerStore } from "../src/stores/memory.ts";
 import { eventually, FaultProcesses, freePort } from "./helpers/fault-processes.ts";
 import { authPaths, codeFlow } from "./helpers/flows.ts";
 import type { TestClient } from "./helpers/http.ts";
@@ -131,6 +134,37 @@ describe("keys after the Redis store lost its data", () => {
       listed >= 1 && listed <= Math.ceil(seconds) + 2,
       `${listed} listings in ${seconds} s`,
     );
+  });
+});
+
+describe("keys after the store lost them, with an instance that started meanwhile", () => {
+  it("signs with the store's new key and keeps trusting the lost one", async () => {
+    let store = new MemoryBrokerStore();
+    const warnings: string[] = [];
+    const options = {
+      alg: "ES256" as const,
+      rotationSeconds: 3600,
+      box: new SecretBox([new TextEncoder().encode("k".repeat(32))], "test keys"),
+      logger: { warn: (message: string) => warnings.push(message), error() {} },
+    };
+    const early = new BrokerKeys(async () => store, options);
+    const lostKid = (await early.current()).kid;
+    store = new MemoryBrokerStore(); // the data is gone
+    const late = new BrokerKeys(async () => store, options);
+    const newKid = (await late.current()).kid; // the late instance makes a new key first
+    assert.notEqual(newKid, lostKid);
+
+    await new Promise((resolve) => setTimeout(resolve, 1100)); // the early instance's next look
+    assert.equal((await early.current()).kid, newKid, "every instance signs with the store's key");
+    const published = (await early.publicJwks()).keys.map((key) => key.kid);
+    assert.deepEqual(new Set(published), new Set([newKid, lostKid]));
+    assert.deepEqual(
+      (await store.listSigningKeys(2)).map((record) => record.kid),
+      [newKid],
+      "the slot's winner is not overwritten",
+    );
+    assert.equal(warnings.length, 1, warnings.join("\n"));
+    assert.doesNotMatch(warnings[0] as string, /BEGIN|"d"/, "no private key in the log");
   });
 });
 

@@ -66,6 +66,8 @@ export class BrokerKeys {
   private inUse: SigningKeyRecord[] = [];
   /** When the store's keys were last listed (or tried). */
   private checkedAt = Number.NEGATIVE_INFINITY;
+  /** Kids of keys lost from the store whose slot got another key (logged once). */
+  private readonly replaced = new Set<string>();
   /** The look at the store that follows a signature made without one. */
   private checkTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -139,19 +141,24 @@ export class BrokerKeys {
       ...listed.map((record) => record.slot),
       ...this.inUse.map((r) => r.slot),
     );
-    const lost = this.inUse.filter(
+    const missing = this.inUse.filter(
       (record) =>
-        record.slot > newest - PUBLISHED_KEYS &&
-        !listed.some((other) => other.slot === record.slot),
+        record.slot > newest - PUBLISHED_KEYS && !listed.some((other) => other.kid === record.kid),
     );
-    for (const record of lost) {
-      const winner = await store.putSigningKeyIfAbsent(record);
-      this.options.logger.warn(
-        winner.kid === record.kid
-          ? `Broker signing key ${record.kid} (slot ${record.slot}) was missing from the store (its data lost?): saved again.`
-          : `Broker signing key ${record.kid} (slot ${record.slot}) was missing from the store and another instance made a new one for its slot: both are trusted here.`,
-      );
-      listed.push(winner);
+    for (const record of missing) {
+      const taken = listed.some((other) => other.slot === record.slot);
+      const winner = taken ? undefined : await store.putSigningKeyIfAbsent(record);
+      if (winner !== undefined) listed.push(winner);
+      if (winner?.kid === record.kid) {
+        this.options.logger.warn(
+          `Broker signing key ${record.kid} (slot ${record.slot}) was missing from the store (its data lost?): saved again.`,
+        );
+      } else if (!this.replaced.has(record.kid)) {
+        this.replaced.add(record.kid);
+        this.options.logger.warn(
+          `Broker signing key ${record.kid} (slot ${record.slot}) was missing from the store, where another instance made a new key for its slot: signing with that one, trusting both.`,
+        );
+      }
     }
     const signed = this.signingRecord;
     const slotKey = listed.find((record) => record.slot === signed?.slot);
