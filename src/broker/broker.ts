@@ -219,8 +219,7 @@ export class Broker implements TokenMode {
     return options;
   }
 
-  private async jwks(): Promise<JSONWebKeySet> {
-    await this.keys.current(); // so that a fresh deployment publishes its first key
+  private jwks(): Promise<JSONWebKeySet> {
     return this.keys.publicJwks();
   }
 

@@ -1,9 +1,13 @@
 /**
  * SQLite through better-sqlite3: the embedded default. Several processes may
- * share one file: WAL lets readers run beside the writer, and the busy
- * timeout makes a writer wait for the lock instead of failing. better-sqlite3
- * is synchronous, so each statement blocks the event loop while it runs
- * (microseconds normally, up to the busy timeout under write contention).
+ * share one file: WAL lets readers run beside the writer, and a writer that
+ * finds the lock taken waits for it, up to the busy timeout, then fails (503).
+ * better-sqlite3 is synchronous: SQLite's own busy handler would sleep inside
+ * the call and freeze the event loop for the whole wait, stalling requests
+ * that need no store (README "Running several instances"). So the driver's
+ * busy timeout is 0 and the store waits itself, asynchronously, retrying the
+ * statement with a bounded backoff; each attempt blocks only for as long as
+ * the statement runs.
  */
 import { mkdir } from "node:fs/promises";
 import { homedir } from "node:os";
@@ -31,7 +35,7 @@ export interface SQLiteBrokerStoreOptions extends SqlStoreOptions {
   path?: string;
   /** An open database to use instead; the store never closes it. */
   database?: Database;
-  /** How long a writer waits for another connection's lock. Default 5000 ms. */
+  /** How long a statement waits for another connection's lock before failing. Default 5000 ms. */
   busyTimeoutMs?: number;
 }
 
@@ -52,8 +56,36 @@ export class SQLiteBrokerStore extends SqlBrokerStore {
   }
 }
 
+/** The first wait after SQLITE_BUSY; it doubles per attempt up to the longest. */
+const FIRST_BUSY_WAIT_MS = 2;
+const LONGEST_BUSY_WAIT_MS = 100;
+
+/**
+ * Runs `attempt` until it does not fail with SQLITE_BUSY or `timeoutMs` has
+ * passed (then the last error, which the broker answers with a 503).
+ */
+async function retryWhileBusy<T>(attempt: () => T, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (let wait = FIRST_BUSY_WAIT_MS; ; wait = Math.min(wait * 2, LONGEST_BUSY_WAIT_MS)) {
+    try {
+      return attempt();
+    } catch (error) {
+      const left = deadline - Date.now();
+      if (!isBusy(error) || left <= 0) throw error;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(wait, left)));
+    }
+  }
+}
+
+/** SQLITE_BUSY and its extended codes (SQLITE_BUSY_RECOVERY, SQLITE_BUSY_SNAPSHOT, ...). */
+function isBusy(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" && (code === "SQLITE_BUSY" || code.startsWith("SQLITE_BUSY_"));
+}
+
 async function openSQLite(options: SQLiteBrokerStoreOptions): Promise<SqlConnection> {
-  if (options.database) return sqliteConnection(options.database, false);
+  const busyTimeoutMs = Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000));
+  if (options.database) return sqliteConnection(options.database, false, busyTimeoutMs);
   const path = options.path ?? ":memory:";
   const { default: Database } = await importPeer(
     "better-sqlite3",
@@ -62,12 +94,20 @@ async function openSQLite(options: SQLiteBrokerStoreOptions): Promise<SqlConnect
   );
   if (path !== ":memory:") await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   const database = new Database(path);
-  database.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
-  if (path !== ":memory:") database.pragma("journal_mode = WAL");
-  return sqliteConnection(database, true);
+  database.pragma("busy_timeout = 0");
+  // Switching a file to WAL needs it to itself: another process creating it at the same moment
+  // answers SQLITE_BUSY at once (no busy handler runs for this), so the switch is retried too.
+  if (path !== ":memory:") {
+    await retryWhileBusy(() => database.pragma("journal_mode = WAL"), busyTimeoutMs);
+  }
+  return sqliteConnection(database, true, busyTimeoutMs);
 }
 
-function sqliteConnection(database: Database, owned: boolean): SqlConnection {
+function sqliteConnection(
+  database: Database,
+  owned: boolean,
+  busyTimeoutMs: number,
+): SqlConnection {
   const prepared = new Map<string, BetterSqlite3.Statement>();
   const prepare = (text: string) => {
     let statement = prepared.get(text);
@@ -82,15 +122,17 @@ function sqliteConnection(database: Database, owned: boolean): SqlConnection {
     if (statement.reader) return { rows: statement.all(...params) as Row[], changes: 0 };
     return { rows: [], changes: statement.run(...params).changes };
   };
+  const transaction = (steps: readonly TransactionStep[]) =>
+    database.transaction(() => {
+      for (const step of steps) checkStep(step, runSync(step).changes);
+    });
   return {
-    run: async (statement) => runSync(statement),
-    // Synchronous on purpose: no other call can slip its statements into the open transaction.
+    run: (statement) => retryWhileBusy(() => runSync(statement), busyTimeoutMs),
+    // Each attempt is synchronous on purpose: no other call can slip its statements into the
+    // open transaction. BEGIN IMMEDIATE takes the write lock first, so a busy attempt has
+    // written nothing (and a failed one is rolled back) and can simply be tried again.
     transaction: async (steps: readonly TransactionStep[]) => {
-      database
-        .transaction(() => {
-          for (const step of steps) checkStep(step, runSync(step).changes);
-        })
-        .immediate();
+      await retryWhileBusy(() => transaction(steps).immediate(), busyTimeoutMs);
     },
     close: async () => {
       prepared.clear();
