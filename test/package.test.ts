@@ -22,6 +22,7 @@ import { TestClient } from "./helpers/http.ts";
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const TSC = join(ROOT, "node_modules/typescript/bin/tsc");
 const PACKAGE = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as {
+  version: string;
   engines: { node: string };
   exports: Record<string, { import: string; default: string; types: string }>;
 };
@@ -90,6 +91,12 @@ describe("the packed tarball", () => {
     for (const entry of Object.values(PACKAGE.exports)) {
       assert.ok(files.includes(`package/${entry.types.slice(2)}`), entry.types);
     }
+  });
+
+  it("installs the ts-oidc-auth command, which finds its package.json from dist/", async () => {
+    const bin = join(projects.consumer, "node_modules/.bin/ts-oidc-auth");
+    const result = await run(bin, ["--version"], projects.consumer);
+    assert.equal(result.stdout, `ts-oidc-auth ${PACKAGE.version}\n`);
   });
 
   for (const [mode, file] of [
