@@ -6,6 +6,7 @@
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+// The nearest-name rule of the server's options (a leaf of the core: it imports no package).
 import { closestName } from "../core/options.ts";
 import { authenticate, logout, TOKEN_ENV_VAR } from "./authenticate.ts";
 import { AuthClientError } from "./errors.ts";
