@@ -240,6 +240,25 @@ describe("authenticate()", () => {
 });
 
 describe("device flow polling", () => {
+  it("waits until the deadline, not one interval less, and polls once at it", async () => {
+    const device = approvingReporter(BOB, /* approve: */ false);
+    const started = Date.now();
+    const error = await authenticate(
+      options(newStore(), {
+        interactive: true,
+        flow: "device",
+        loginTimeoutMs: 1500,
+        reporter: device.reporter,
+      }),
+    ).catch((e: unknown) => e);
+    const elapsed = Date.now() - started;
+    assert.ok(error instanceof AuthClientError, String(error));
+    assert.equal(error.message, "The login was not confirmed in time.");
+    // Interval 1 s: a wait of 1 s, a poll, a wait cut to 0.5 s, the last poll at 1.5 s.
+    assert.deepEqual(device.events, ["deviceCode", "waiting", "waiting", "stopped"]);
+    assert.ok(elapsed >= 1500 && elapsed < 2400, `gave up after ${elapsed} ms`);
+  });
+
   // The dev IdP (oidc-provider 8) never answers slow_down, so its rule is checked here directly.
   it("keeps the interval while pending, adds 5 s on slow_down, stops on denial and expiry", () => {
     const failure = (error: string | undefined, status: number | undefined = 400) =>
@@ -354,10 +373,79 @@ describe("the ts-oidc-auth command", () => {
     assert.equal((await runCli(["token", demo.apiBase, "--store", store])).code, 1);
   });
 
-  it("usage errors exit with 2 and show the usage", async () => {
-    const result = await runCli(["frobnicate"]);
-    assert.equal(result.code, 2);
-    assert.match(result.stderr, /Unknown command "frobnicate"[\s\S]*Usage: ts-oidc-auth/);
+  it("usage errors: exit 2, one line naming the mistake (with the nearest name) and a hint", async () => {
+    for (const [args, error] of [
+      [["frobnicate"], 'Unknown command "frobnicate".'],
+      [["logn", demo.apiBase], 'Unknown command "logn" (did you mean login?).'],
+      [[], "A command is required: login, token or logout."],
+      [["login", "--tiemout", "3"], "Unknown option --tiemout (did you mean --timeout?)."],
+      [["login", demo.apiBase, "--timeout"], "--timeout needs a value."],
+      [["login", demo.apiBase, "--device=yes"], "--device takes no value."],
+      [
+        ["login", demo.apiBase, "--timeout", "soon"],
+        "--timeout must be a positive number of seconds.",
+      ],
+    ] as const) {
+      const result = await runCli([...args]);
+      assert.equal(result.code, 2, args.join(" "));
+      assert.equal(
+        result.stderr,
+        `ts-oidc-auth: ${error}\nRun "ts-oidc-auth --help" for the usage.\n`,
+        "no help text, no parseArgs wording",
+      );
+      assert.equal(result.stdout, "");
+    }
+    const help = await runCli(["--help"]);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /^Usage: ts-oidc-auth[\s\S]*--version/);
+  });
+
+  it("--version and -V print the version of package.json", async () => {
+    const { version } = JSON.parse(
+      readFileSync(new URL("../package.json", import.meta.url), "utf8"),
+    ) as { version: string };
+    for (const flag of ["--version", "-V"]) {
+      const result = await runCli([flag]);
+      assert.deepEqual(
+        [result.code, result.stdout, result.stderr],
+        [0, `ts-oidc-auth ${version}\n`, ""],
+      );
+    }
+  });
+
+  it("a 404 at the auth routes says the host probably lacks the /api prefix", async () => {
+    const store = join(tmp, "cli-404", "tokens.json");
+    const origin = new URL(demo.url).origin;
+    const bare = await runCli(["login", origin, "--device", "--store", store]);
+    assert.equal(bare.code, 1, bare.stderr);
+    assert.equal(
+      bare.stderr,
+      `ts-oidc-auth: ${origin} has no /auth/v2/device (HTTP 404). The host must include the ` +
+        `auth router's prefix: probably ${origin}/api (or the app's own prefix), not just the origin.\n`,
+    );
+    const wrong = await runCli(["login", `${origin}/v1`, "--device", "--store", store]);
+    assert.equal(wrong.code, 1, wrong.stderr);
+    assert.match(
+      wrong.stderr,
+      /has no \/v1\/auth\/v2\/device \(HTTP 404\)\. Check that the host is/,
+    );
+  });
+
+  it("--timeout is honoured exactly: the last wait is cut short and one last poll comes at the deadline", async () => {
+    let prompted = 0;
+    const result = await runCli(
+      ["login", demo.apiBase, "--device", "--timeout", "1.5", "--store", join(tmp, "t", "t.json")],
+      {},
+      (text) => {
+        if (prompted === 0 && text.includes("To log in, open")) prompted = Date.now();
+      },
+    );
+    // From the device code on, not from the process start (whose start-up takes a while).
+    const elapsed = Date.now() - prompted;
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(result.stderr, /The login was not confirmed in time\./);
+    // The demo polls every second: giving up one interval early would end after about 1 s.
+    assert.ok(elapsed >= 1500, `gave up after ${elapsed} ms`);
   });
 });
 

@@ -4,7 +4,10 @@
  * the py-oidc-auth endpoints. Messages go to stderr; only the token (or its
  * header) goes to stdout, so `$(ts-oidc-auth token)` captures just that.
  */
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+// The nearest-name rule of the server's options (a leaf of the core: it imports no package).
+import { closestName } from "../core/options.ts";
 import { authenticate, logout, TOKEN_ENV_VAR } from "./authenticate.ts";
 import { AuthClientError } from "./errors.ts";
 import { defaultTokenStorePath, TokenStore } from "./store.ts";
@@ -29,6 +32,7 @@ Options:
   --store PATH       the token store (default ${defaultTokenStorePath()};
                      or set TS_OIDC_AUTH_STORE)
   -h, --help         this help
+  -V, --version      the version of ts-oidc-auth
 
 In scripts and CI, where no login can start, set ${TOKEN_ENV_VAR} to an access
 token, or run "ts-oidc-auth login" once in an interactive terminal before.`;
@@ -42,7 +46,11 @@ const OPTIONS = {
   store: { type: "string" },
   host: { type: "string" },
   help: { type: "boolean", short: "h" },
+  version: { type: "boolean", short: "V" },
 } as const;
+
+const COMMANDS = ["login", "token", "logout"] as const;
+const HINT = 'Run "ts-oidc-auth --help" for the usage.';
 
 type Values = ReturnType<
   typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>
@@ -57,20 +65,19 @@ interface Command {
   store: TokenStore;
 }
 
-function parseCommand(argv: string[]): Command | "help" {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    options: OPTIONS,
-    allowPositionals: true,
-  });
+function parseCommand(argv: string[]): Command | "help" | "version" {
+  const { values, positionals } = parseOptions(argv);
   if (values.help) return "help";
+  if (values.version) return "version";
   const [name, positionalHost, ...rest] = positionals;
   if (name !== "login" && name !== "token" && name !== "logout") {
     throw new UsageError(
-      name === undefined ? "A command is required." : `Unknown command "${name}".`,
+      name === undefined
+        ? "A command is required: login, token or logout."
+        : `Unknown command "${name}"${didYouMean(name, COMMANDS)}.`,
     );
   }
-  if (rest.length > 0) throw new UsageError(`Unexpected arguments: ${rest.join(" ")}`);
+  if (rest.length > 0) throw new UsageError(`Unexpected arguments: ${rest.join(" ")}.`);
   const host = values.host ?? positionalHost ?? process.env.TS_OIDC_AUTH_HOST;
   if (!host)
     throw new UsageError("The app's URL is required (argument, --host or TS_OIDC_AUTH_HOST).");
@@ -78,6 +85,45 @@ function parseCommand(argv: string[]): Command | "help" {
     throw new UsageError("Choose one of --device and --browser.");
   const storePath = values.store ?? process.env.TS_OIDC_AUTH_STORE;
   return { name, host, values, store: new TokenStore(storePath || undefined) };
+}
+
+/** parseArgs, with its errors said in one line of our own (its own text suggests `--`). */
+function parseOptions(argv: string[]) {
+  try {
+    return parseArgs({ args: argv, options: OPTIONS, allowPositionals: true });
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    const message = error instanceof Error ? error.message : "";
+    const option = /'(-[^' ]+)/.exec(message)?.[1] ?? "";
+    if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
+      const nearest = closestName(option.replace(/^-+/, ""), Object.keys(OPTIONS));
+      const hint = nearest === undefined ? "" : ` (did you mean --${nearest}?)`;
+      throw new UsageError(`Unknown option ${option}${hint}.`);
+    }
+    if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
+      throw new UsageError(
+        /argument missing/.test(message) ? `${option} needs a value.` : `${option} takes no value.`,
+      );
+    }
+    throw error;
+  }
+}
+
+function didYouMean(name: string, known: readonly string[]): string {
+  const nearest = closestName(name, known);
+  return nearest === undefined ? "" : ` (did you mean ${nearest}?)`;
+}
+
+/** package.json sits two folders up from both src/client/cli.ts and dist/client/cli.js. */
+function version(): string {
+  const manifest: unknown = JSON.parse(
+    readFileSync(new URL("../../package.json", import.meta.url), "utf8"),
+  );
+  const value =
+    typeof manifest === "object" && manifest !== null
+      ? Reflect.get(manifest, "version")
+      : undefined;
+  return typeof value === "string" ? value : "unknown";
 }
 
 function timeoutMs(values: Values): number | undefined {
@@ -110,17 +156,16 @@ async function run(command: Command, signal: AbortSignal): Promise<void> {
 }
 
 async function main(): Promise<number> {
-  let command: Command | "help";
+  let command: Command | "help" | "version";
   try {
     command = parseCommand(process.argv.slice(2));
   } catch (error) {
-    process.stderr.write(
-      `ts-oidc-auth: ${error instanceof Error ? error.message : String(error)}\n\n${USAGE}\n`,
-    );
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(`ts-oidc-auth: ${error.message}\n${HINT}\n`);
     return 2;
   }
-  if (command === "help") {
-    process.stdout.write(`${USAGE}\n`);
+  if (command === "help" || command === "version") {
+    process.stdout.write(`${command === "help" ? USAGE : `ts-oidc-auth ${version()}`}\n`);
     return 0;
   }
   const cancel = new AbortController();
@@ -130,7 +175,7 @@ async function main(): Promise<number> {
     return 0;
   } catch (error) {
     if (error instanceof UsageError) {
-      process.stderr.write(`ts-oidc-auth: ${error.message}\n`);
+      process.stderr.write(`ts-oidc-auth: ${error.message}\n${HINT}\n`);
       return 2;
     }
     const message =

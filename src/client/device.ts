@@ -47,6 +47,13 @@ export async function deviceLogin(endpoints: Endpoints, options: WaitOptions): P
   }
 }
 
+/**
+ * Polls until the deadline and once at it: the last wait is cut to the time
+ * left, so `--timeout` is honoured exactly, not one interval early. That
+ * last poll may come sooner than `interval` after the one before: RFC 8628
+ * §3.2 makes the interval a SHOULD, and an early poll at worst earns a
+ * `slow_down`, after which the wait ends anyway.
+ */
 async function poll(
   tokenUrl: URL,
   started: DeviceStart,
@@ -56,11 +63,12 @@ async function poll(
   let interval = Math.max(1, started.interval);
   let failures = 0;
   for (;;) {
-    if (Date.now() + interval * 1000 > deadline) {
+    const left = deadline - Date.now();
+    if (left <= 0) {
       throw new AuthClientError("The login was not confirmed in time.", { error: "expired_token" });
     }
     options.reporter.waiting({ interval, deadline });
-    await sleep(interval * 1000, undefined, { signal: options.signal });
+    await sleep(Math.min(interval * 1000, left), undefined, { signal: options.signal });
     try {
       return await postForm(
         tokenUrl,

@@ -89,16 +89,33 @@ function errorOf(url: URL, status: number, body: Json | undefined): AuthClientEr
   const detail = body?.detail;
   const nested = typeof detail === "object" && detail !== null ? (detail as Json) : undefined;
   const code = text(body?.error) ?? text(nested?.error);
+  const details = { status, ...(code === undefined ? {} : { error: code }) };
+  if (status === 404 && !isOAuthCode(code)) return new AuthClientError(notFound(url), details);
   const message =
-    text(body?.error_description) ??
-    text(nested?.error_description) ??
-    text(detail) ??
-    code ??
-    `HTTP ${status}`;
-  return new AuthClientError(`${url.pathname}: ${message} (HTTP ${status})`, {
-    status,
-    ...(code === undefined ? {} : { error: code }),
-  });
+    text(body?.error_description) ?? text(nested?.error_description) ?? text(detail) ?? code;
+  const said = message === undefined ? `HTTP ${status}` : `${message} (HTTP ${status})`;
+  return new AuthClientError(`${url.pathname}: ${said}`, details);
+}
+
+/**
+ * A 404 without an OAuth error is no auth endpoint at all: most often the
+ * host lacks the router's prefix (README: Command-line client), since the
+ * endpoints live below it, e.g. `/api/auth/v2/…`.
+ */
+function notFound(url: URL): string {
+  const found = `${url.origin} has no ${url.pathname} (HTTP 404).`;
+  if (/^\/auth\//.test(url.pathname)) {
+    return (
+      `${found} The host must include the auth router's prefix: probably ${url.origin}/api ` +
+      "(or the app's own prefix), not just the origin."
+    );
+  }
+  return `${found} Check that the host is the app's URL with its auth router's prefix.`;
+}
+
+/** OAuth error codes (RFC 6749 §5.2) are snake_case; NestJS's 404 says `error: "Not Found"`. */
+function isOAuthCode(code: string | undefined): boolean {
+  return code !== undefined && /^[a-z][a-z0-9_]*$/.test(code);
 }
 
 function text(value: unknown): string | undefined {

@@ -25,8 +25,8 @@ export function programmaticBrowser(who = ALICE, seen: URL[] = []) {
   };
 }
 
-/** A reporter that records everything and approves each device code at the IdP as `who`. */
-export function approvingReporter(who = ALICE) {
+/** A reporter that records everything and approves each device code at the IdP as `who` (unless `approve` is false). */
+export function approvingReporter(who = ALICE, approve = true) {
   const events: string[] = [];
   const prompts: DevicePrompt[] = [];
   const approvals: Promise<void>[] = [];
@@ -36,7 +36,8 @@ export function approvingReporter(who = ALICE) {
       events.push("deviceCode");
       prompts.push(prompt);
       const uri = prompt.verification_uri_complete ?? prompt.verification_uri;
-      approvals.push(new IdpUserAgent().approveDevice(uri, who.username, who.password));
+      if (approve)
+        approvals.push(new IdpUserAgent().approveDevice(uri, who.username, who.password));
     },
     browserLogin: () => events.push("browserLogin"),
     waiting: (status) => {
