@@ -8,15 +8,13 @@
  * through a counting proxy on loopback.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { createInterface } from "node:readline";
 import { after, before, it } from "node:test";
 import pg from "pg";
 import { type DevIdp, startDevIdp } from "../dev-idp/index.ts";
 import { authPaths, codeFlow } from "./helpers/flows.ts";
-import { TestClient } from "./helpers/http.ts";
+import type { TestClient } from "./helpers/http.ts";
+import { IdpProxy } from "./helpers/idp-proxy.ts";
+import { type InstanceProcess, spawnInstance, stopInstances } from "./helpers/instance-process.ts";
 import { describeWithService, probePostgres, runId, serviceUrls } from "./helpers/services.ts";
 
 const paths = authPaths("/api");
@@ -29,71 +27,25 @@ const databaseUrl = () => {
 
 describeWithService("three processes on one PostgreSQL store", await probePostgres(), () => {
   let idp: DevIdp;
-  let proxy: Server;
-  let refreshCalls = 0;
+  let proxy: IdpProxy;
   let admin: pg.Client;
   let db: pg.Client;
-  const children: ChildProcess[] = [];
-
-  /** Forwards to the IdP, pointing discovery's token endpoint at itself to count refreshes. */
-  async function startCountingProxy(): Promise<string> {
-    proxy = createServer(async (req, res) => {
-      const chunks: Buffer[] = [];
-      for await (const chunk of req) chunks.push(chunk as Buffer);
-      const body = Buffer.concat(chunks);
-      if (req.url === "/token" && body.toString().includes("grant_type=refresh_token"))
-        refreshCalls += 1;
-      const upstream = await fetch(`${idp.issuer}${req.url}`, {
-        method: req.method,
-        headers: {
-          "content-type": req.headers["content-type"] ?? "",
-          authorization: req.headers.authorization ?? "",
-        },
-        body: req.method === "POST" ? body : undefined,
-      });
-      let text = await upstream.text();
-      if (req.url === "/.well-known/openid-configuration") {
-        const metadata = JSON.parse(text);
-        metadata.token_endpoint = `${proxyUrl()}/token`;
-        text = JSON.stringify(metadata);
-      }
-      res.writeHead(upstream.status, {
-        "content-type": upstream.headers.get("content-type") ?? "application/json",
-      });
-      res.end(text);
-    });
-    await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
-    return proxyUrl();
-  }
-  const proxyUrl = () => `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+  const instances: InstanceProcess[] = [];
 
   async function startInstances(count: number, graceSeconds: number): Promise<TestClient[]> {
-    const script = new URL("./helpers/broker-instance.ts", import.meta.url).pathname;
     const env = {
-      ...process.env,
       CLIENT_ID: idp.confidentialClient.clientId,
       CLIENT_SECRET: idp.confidentialClient.clientSecret,
-      DISCOVERY_URL: `${proxyUrl()}/.well-known/openid-configuration`,
+      DISCOVERY_URL: proxy.discoveryUrl,
       AUDIENCE: idp.audience,
       STORE_URL: databaseUrl().replace("postgresql://", "postgresql+asyncpg://"),
       BROKER_ISSUER: "https://app.example.test/api",
       GRACE_SECONDS: String(graceSeconds),
       SECRET: "multi-process-secret-0123456789abcdef-0123",
     };
-    const started = Array.from({ length: count }, () => {
-      const child = spawn(process.execPath, ["--import", "tsx", script], {
-        env,
-        stdio: ["ignore", "pipe", "inherit"],
-      });
-      children.push(child);
-      return new Promise<TestClient>((resolve, reject) => {
-        child.once("exit", (code) => reject(new Error(`instance exited with ${code}`)));
-        createInterface({ input: child.stdout as NodeJS.ReadableStream }).once("line", (line) => {
-          resolve(new TestClient(JSON.parse(line).url));
-        });
-      });
-    });
-    return Promise.all(started);
+    const started = await Promise.all(Array.from({ length: count }, () => spawnInstance(env)));
+    instances.push(...started);
+    return started.map((instance) => instance.http);
   }
 
   const count = async (table: string, where = "") =>
@@ -101,7 +53,7 @@ describeWithService("three processes on one PostgreSQL store", await probePostgr
 
   before(async () => {
     idp = await startDevIdp();
-    await startCountingProxy();
+    proxy = await IdpProxy.start(idp.issuer);
     admin = new pg.Client({ connectionString: serviceUrls.postgres });
     await admin.connect();
     await admin.query(`CREATE DATABASE ${database}`);
@@ -110,19 +62,11 @@ describeWithService("three processes on one PostgreSQL store", await probePostgr
   });
 
   after(async () => {
-    for (const child of children) child.kill("SIGTERM");
-    await Promise.all(
-      children.map(
-        (child) =>
-          new Promise((resolve) =>
-            child.exitCode !== null ? resolve(null) : child.once("exit", resolve),
-          ),
-      ),
-    );
+    await stopInstances(instances);
     await db.end();
     await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
     await admin.end();
-    proxy.close();
+    await proxy.close();
     await idp.stop();
   });
 
@@ -142,14 +86,14 @@ describeWithService("three processes on one PostgreSQL store", await probePostgr
     const login = await codeFlow(instances[0] as TestClient, "/api", "http://127.0.0.1/cb");
     assert.equal(login.status, 200, login.text);
     const refreshToken = String(login.json.refresh_token);
-    refreshCalls = 0;
+    const callsBefore = proxy.refreshCalls;
     const replies = await Promise.all(
       Array.from({ length: 20 }, (_, i) =>
         (instances[i % 3] as TestClient).post(paths.token, { refresh_token: refreshToken }),
       ),
     );
     for (const reply of replies) assert.equal(reply.status, 200, reply.text);
-    assert.equal(refreshCalls, 1, "exactly one IdP refresh");
+    assert.equal(proxy.refreshCalls - callsBefore, 1, "exactly one IdP refresh");
     assert.equal(
       new Set(replies.map((r) => `${r.json.access_token} ${r.json.refresh_token}`)).size,
       1,
@@ -176,7 +120,7 @@ describeWithService("three processes on one PostgreSQL store", await probePostgr
     const instances = await startInstances(3, 0);
     const login = await codeFlow(instances[0] as TestClient, "/api", "http://127.0.0.1/cb");
     const refreshToken = String(login.json.refresh_token);
-    refreshCalls = 0;
+    const callsBefore = proxy.refreshCalls;
     const replies = await Promise.all(
       Array.from({ length: 20 }, (_, i) =>
         (instances[i % 3] as TestClient).post(paths.token, { refresh_token: refreshToken }),
@@ -188,6 +132,6 @@ describeWithService("three processes on one PostgreSQL store", await probePostgr
       statuses.every((status) => status === 200 || (status >= 400 && status < 500)),
       statuses.join(","),
     );
-    assert.equal(refreshCalls, 1);
+    assert.equal(proxy.refreshCalls - callsBefore, 1);
   });
 });

@@ -86,7 +86,7 @@ function mysqlConnection(pool: Pool, owned: boolean): SqlConnection {
     {
       run: (statement, connection) => runOn(connection ?? pool, statement),
       acquire: () => pool.getConnection(),
-      release: (connection) => connection.release(),
+      release: (connection, broken) => (broken ? connection.destroy() : connection.release()),
       end: () => pool.end(),
     },
     owned,

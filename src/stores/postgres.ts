@@ -64,7 +64,8 @@ function postgresConnection(pool: Pool, owned: boolean): SqlConnection {
     {
       run: (statement, client) => runOn(client ?? pool, statement),
       acquire: () => pool.connect(),
-      release: (client) => client.release(),
+      // pg destroys a client released with `true`.
+      release: (client, broken) => client.release(broken),
       end: () => pool.end(),
     },
     owned,

@@ -96,7 +96,8 @@ async function runTransaction(
 export interface SqlPool<Client> {
   run(statement: Statement, client?: Client): Promise<SqlResult>;
   acquire(): Promise<Client>;
-  release(client: Client): void;
+  /** `broken`: the transaction failed for a reason other than its own checks, so the client may be dead. */
+  release(client: Client, broken: boolean): void;
   end(): Promise<void>;
 }
 
@@ -108,8 +109,11 @@ export function pooledConnection<Client>(pool: SqlPool<Client>, owned: boolean):
       const client = await pool.acquire();
       try {
         await runTransaction((statement) => pool.run(statement, client), steps);
-      } finally {
-        pool.release(client);
+        pool.release(client, false);
+      } catch (error) {
+        // A connection cut mid-transaction must not go back to the pool for the next caller.
+        pool.release(client, !(error instanceof RotationConflictError));
+        throw error;
       }
     },
     close: async () => {

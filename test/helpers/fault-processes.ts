@@ -7,7 +7,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createServer } from "node:net";
 import { createInterface } from "node:readline";
-import { TestClient } from "./http.ts";
+import type { TestClient } from "./http.ts";
+import { spawnInstance } from "./instance-process.ts";
 
 export class FaultProcesses {
   private readonly children = new Set<ChildProcess>();
@@ -40,12 +41,10 @@ export class FaultProcesses {
 
   /** One broker instance process; `env` completes what broker-instance.ts reads. */
   async startInstance(env: Record<string, string>): Promise<TestClient> {
-    const script = new URL("./broker-instance.ts", import.meta.url).pathname;
-    const { line } = this.start(process.execPath, ["--import", "tsx", script], /^\{"url"/, {
-      ...process.env,
-      ...env,
-    });
-    return new TestClient(JSON.parse(await line).url);
+    const { child, http } = await spawnInstance(env);
+    this.children.add(child);
+    child.once("exit", () => this.children.delete(child));
+    return http;
   }
 
   /**
