@@ -255,7 +255,8 @@ for (const store of [postgres, mariadb, redis]) {
       const next = await Promise.all(
         held.map((reply, i) => refresh(i % 2 ? first : second, String(reply.json.refresh_token))),
       );
-      for (const reply of next) assert.equal(reply.status, 200, reply.text);
+      const logs = [...first.log, ...second.log].join("\n");
+      for (const reply of next) assert.equal(reply.status, 200, `${reply.text}\n${logs}`);
     });
   });
 }

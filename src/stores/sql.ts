@@ -101,19 +101,35 @@ export interface SqlPool<Client> {
   end(): Promise<void>;
 }
 
+const DEADLOCK_ATTEMPTS = 3;
+
+/**
+ * A transaction the server chose as a deadlock victim (InnoDB's
+ * ER_LOCK_DEADLOCK, PostgreSQL's 40P01): concurrent rotations of different
+ * sessions can meet in the token table's session index.
+ */
+function isDeadlock(error: unknown): boolean {
+  const { code, errno } = (error ?? {}) as { code?: unknown; errno?: unknown };
+  return code === "ER_LOCK_DEADLOCK" || errno === 1213 || code === "40P01";
+}
+
 /** A SqlConnection over a pool; transactions hold one client from BEGIN to COMMIT. */
 export function pooledConnection<Client>(pool: SqlPool<Client>, owned: boolean): SqlConnection {
   return {
     run: (statement) => pool.run(statement),
     transaction: async (steps) => {
-      const client = await pool.acquire();
-      try {
-        await runTransaction((statement) => pool.run(statement, client), steps);
-        pool.release(client, false);
-      } catch (error) {
-        // A connection cut mid-transaction must not go back to the pool for the next caller.
-        pool.release(client, !(error instanceof RotationConflictError));
-        throw error;
+      for (let attempt = 1; ; attempt++) {
+        const client = await pool.acquire();
+        try {
+          await runTransaction((statement) => pool.run(statement, client), steps);
+          pool.release(client, false);
+          return;
+        } catch (error) {
+          // A connection cut mid-transaction must not go back to the pool for the next caller.
+          pool.release(client, !(error instanceof RotationConflictError) && !isDeadlock(error));
+          // The server rolled a deadlock victim back whole, so running it again is safe.
+          if (!isDeadlock(error) || attempt === DEADLOCK_ATTEMPTS) throw error;
+        }
       }
     },
     close: async () => {
