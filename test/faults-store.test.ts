@@ -30,6 +30,8 @@ import {
 import { startTcpProxy, type TcpProxy } from "./helpers/tcp-proxy.ts";
 
 const TIMEOUT_MS = 1000;
+/** A test that would hang without the fix fails after this instead. */
+const TEST_TIMEOUT = { timeout: 30_000 };
 /** What a 503 may take: the store timeout and a second for everything else. */
 const ANSWER_WITHIN_MS = TIMEOUT_MS + 1000;
 const CALLBACK = "http://127.0.0.1/cb";
@@ -189,43 +191,51 @@ for (const backend of backends) {
       return String(reply.json.refresh_token);
     };
 
-    it("a refresh while the store is down answers 503 with Retry-After in time, once logged; afterwards it succeeds", async () => {
-      const refreshToken = await login();
-      const logged = logLines.length;
-      const printed = stderrText.length;
-      await proxy.cut();
-      for (let attempt = 0; attempt < 3; attempt += 1) {
+    it(
+      "a refresh while the store is down answers 503 with Retry-After in time, once logged; afterwards it succeeds",
+      TEST_TIMEOUT,
+      async () => {
+        const refreshToken = await login();
+        const logged = logLines.length;
+        const printed = stderrText.length;
+        await proxy.cut();
+        for (let attempt = 0; attempt < 3; attempt += 1) {
+          const { result, ms } = await timed(() =>
+            http.post(paths.token, { refresh_token: refreshToken }),
+          );
+          assertUnavailable(result, ms);
+        }
+        const errors = logLines.slice(logged).filter((line) => line.startsWith("error:"));
+        assert.equal(errors.length, 1, `one error line per outage:\n${errors.join("\n")}`);
+        await new Promise((resolve) => setTimeout(resolve, 1500)); // reconnects fail meanwhile
+        await proxy.restore();
+        const reply = await refreshOnceBack(http, refreshToken);
+        assert.equal(reply.status, 200, reply.text);
+        assert.notEqual(reply.json.refresh_token, refreshToken);
+        assert.ok(
+          logLines.slice(logged).some((line) => line.includes("answers again")),
+          "the end of the outage is logged",
+        );
+        const ownOutput = stderrText.slice(printed).join("");
+        assert.doesNotMatch(ownOutput, /Unhandled error event|ECONNREFUSED|ECONNRESET/);
+      },
+    );
+
+    it(
+      "a refresh while the store swallows packets answers 503 in time; afterwards it succeeds",
+      TEST_TIMEOUT,
+      async () => {
+        const refreshToken = await login();
+        proxy.stall();
         const { result, ms } = await timed(() =>
           http.post(paths.token, { refresh_token: refreshToken }),
         );
         assertUnavailable(result, ms);
-      }
-      const errors = logLines.slice(logged).filter((line) => line.startsWith("error:"));
-      assert.equal(errors.length, 1, `one error line per outage:\n${errors.join("\n")}`);
-      await new Promise((resolve) => setTimeout(resolve, 1500)); // reconnects fail meanwhile
-      await proxy.restore();
-      const reply = await refreshOnceBack(http, refreshToken);
-      assert.equal(reply.status, 200, reply.text);
-      assert.notEqual(reply.json.refresh_token, refreshToken);
-      assert.ok(
-        logLines.slice(logged).some((line) => line.includes("answers again")),
-        "the end of the outage is logged",
-      );
-      const ownOutput = stderrText.slice(printed).join("");
-      assert.doesNotMatch(ownOutput, /Unhandled error event|ECONNREFUSED|ECONNRESET/);
-    });
-
-    it("a refresh while the store swallows packets answers 503 in time; afterwards it succeeds", async () => {
-      const refreshToken = await login();
-      proxy.stall();
-      const { result, ms } = await timed(() =>
-        http.post(paths.token, { refresh_token: refreshToken }),
-      );
-      assertUnavailable(result, ms);
-      await proxy.restore();
-      const reply = await refreshOnceBack(http, refreshToken);
-      assert.equal(reply.status, 200, reply.text);
-    });
+        await proxy.restore();
+        const reply = await refreshOnceBack(http, refreshToken);
+        assert.equal(reply.status, 200, reply.text);
+      },
+    );
   });
 }
 
