@@ -29,13 +29,14 @@ import {
   runId,
   serviceUrls,
 } from "./helpers/services.ts";
-import { TcpProxy } from "./helpers/tcp-proxy.ts";
+import { startTcpProxy, type TcpProxy } from "./helpers/tcp-proxy.ts";
 
 const paths = authPaths("/api");
 const REDIRECT = "http://127.0.0.1/cb";
 const TIMEOUT_MS = 2000;
-/** The broker's lease: the IdP timeout rounded up, plus 3 s. */
-const LEASE_MS = (Math.ceil(TIMEOUT_MS / 1000) + 3) * 1000;
+const STORE_TIMEOUT_MS = 2000;
+/** The broker's lease: the IdP and store timeouts, rounded up, plus 1 s. */
+const LEASE_MS = (Math.ceil((TIMEOUT_MS + STORE_TIMEOUT_MS) / 1000) + 1) * 1000;
 const database = `ts_oidc_auth_faults_${runId()}`;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -141,7 +142,7 @@ for (const store of [postgres, mariadb, redis]) {
     before(async () => {
       idp = await startDevIdp({ rotateRefreshTokens: true });
       idpProxy = await IdpProxy.start(idp.issuer);
-      storeProxy = await TcpProxy.start(store.target);
+      storeProxy = await startTcpProxy(store.target.host, store.target.port);
       storeUrl = await store.setUp(storeProxy.port);
     });
 
@@ -166,6 +167,7 @@ for (const store of [postgres, mariadb, redis]) {
             GRACE_SECONDS: "5",
             SECRET: "fault-suite-secret-0123456789abcdef-0123",
             TIMEOUT_MS: String(TIMEOUT_MS),
+            STORE_TIMEOUT_MS: String(STORE_TIMEOUT_MS),
             VERBOSE: "1",
           }),
         ),
@@ -234,7 +236,7 @@ for (const store of [postgres, mariadb, redis]) {
       idpProxy.mode = "hold";
       const pending = tokens.map((token) => refresh(first, token));
       await until(() => idpProxy.held === 5, "five claimed refreshes at the IdP");
-      storeProxy.cut();
+      await storeProxy.cut();
       idpProxy.release();
       for (const reply of await Promise.all(pending)) {
         assert.equal(reply.status, 503, reply.text);
@@ -246,7 +248,7 @@ for (const store of [postgres, mariadb, redis]) {
       const elsewhere = await refresh(second, tokens[0] as string);
       assert.equal(elsewhere.status, 503, elsewhere.text);
       await sleep(10_000 - 1000);
-      storeProxy.restore();
+      await storeProxy.restore();
       await until(
         () => first.log.filter((line) => line.includes("is now recorded")).length === 5,
         "the held rotations to be recorded",

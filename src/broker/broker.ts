@@ -23,7 +23,7 @@ import type {
 } from "../core/token-mode.ts";
 import type { TokenResponseBody } from "../core/token-response.ts";
 import { userinfoFields, usernameClaim, usernameOf } from "../core/userinfo-fields.ts";
-import { RotationConflictError } from "../stores/common.ts";
+import { RotationConflictError, withCallTimeout } from "../stores/common.ts";
 import type { BrokerStore } from "../stores/types.ts";
 import { TrustedPeers } from "./federation.ts";
 import { BrokerKeys } from "./keys.ts";
@@ -32,6 +32,7 @@ import type { ResolvedBrokerOptions } from "./options.ts";
 import { RefreshTokens } from "./refresh-tokens.ts";
 import { SecretBox } from "./secret-box.ts";
 import { BrokerSessions, type Profile } from "./sessions.ts";
+import { StoreOutage } from "./store-outage.ts";
 
 const BROKER_ALGORITHMS = ["RS256", "ES256", "EdDSA", "Ed25519"];
 const ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token";
@@ -44,6 +45,8 @@ export class Broker implements TokenMode {
   readonly lifecycle: SessionLifecycle;
   private readonly peers: TrustedPeers;
   private readonly store: Lazy<BrokerStore>;
+  private readonly outage: StoreOutage;
+  private closed = false;
   private readonly options: ResolvedOptions;
   private readonly idp: IdentityProvider;
   private issuerUrl: string | undefined;
@@ -64,6 +67,7 @@ export class Broker implements TokenMode {
     this.options = options;
     this.idp = idp;
     this.store = new Lazy(() => this.openStore(), NETWORK_BACKOFF);
+    this.outage = new StoreOutage(logger);
     const store = () => this.storeOrUnavailable();
     this.keys = new BrokerKeys(store, {
       alg: settings.signingAlg,
@@ -91,8 +95,8 @@ export class Broker implements TokenMode {
       mintAccessToken: (profile, scope, sessionId) => this.mint(profile, scope, sessionId),
       refreshTokens: new RefreshTokens(secrets),
       graceSeconds: settings.refreshGraceSeconds,
-      // The holder's IdP call is bounded by timeoutMs; the rest covers minting and the store write.
-      leaseSeconds: Math.ceil(options.timeoutMs / 1000) + 3,
+      // The holder's IdP call is bounded by timeoutMs and its store write by the store timeout.
+      leaseSeconds: Math.ceil((options.timeoutMs + settings.storeTimeoutMs) / 1000) + 1,
       logger,
     });
     this.lifecycle = new BrokerLifecycle({
@@ -294,20 +298,56 @@ export class Broker implements TokenMode {
     }
   }
 
+  /**
+   * Connects to the store eagerly (README "Lifecycle"): resolves once
+   * it answers, else throws an error naming the store (its URL without the
+   * password) and the store's own words.
+   */
+  async ready(): Promise<void> {
+    if (this.closed) throw new Error("This auth object is closed.");
+    const { storeUrl } = this.settings;
+    try {
+      await this.store.get();
+    } catch (error) {
+      const where = storeUrl === undefined ? "" : ` at ${loggableUrl(storeUrl)}`;
+      throw new Error(`The broker store${where} is unavailable: ${storeProblem(error, storeUrl)}`, {
+        cause: error,
+      });
+    }
+  }
+
+  /** Closes the store's connections (never a store object passed in: that one is the app's). */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.sessions.close();
+    const opened = this.store.take();
+    const store = await opened?.catch(() => undefined);
+    if (store !== undefined && this.settings.store === undefined) await store.close();
+  }
+
   private async openStore(): Promise<BrokerStore> {
+    const timeoutMs = this.settings.storeTimeoutMs;
+    const given = this.settings.store;
     const store =
-      this.settings.store ??
-      (await (
-        await loadStores()
-      ).createBrokerStore(this.settings.storeUrl, {
-        appName: this.options.appName,
-      }));
-    await store.init();
+      given === undefined
+        ? await (await loadStores()).createBrokerStore(this.settings.storeUrl, {
+            appName: this.options.appName,
+            timeoutMs,
+          })
+        : withCallTimeout(given, timeoutMs, "The broker store");
+    try {
+      await store.init();
+    } catch (error) {
+      // The next attempt opens afresh; this one's connections must not linger (or keep reconnecting).
+      if (given === undefined) await store.close().catch(() => undefined);
+      throw error;
+    }
     return store;
   }
 
   /** Store failures become 503s: the store is infrastructure, not the caller's fault. */
   private async storeOrUnavailable(): Promise<BrokerStore> {
+    if (this.closed) throw unavailable("The session store is closed.");
     let store: BrokerStore;
     try {
       store = await this.store.get();
@@ -315,16 +355,13 @@ export class Broker implements TokenMode {
       // The store's own words name the fix (the package to install, the
       // unsupported scheme, the host that refused); its URL's password is cut out.
       const { storeUrl } = this.settings;
-      this.options.logger.error(
-        `The broker store is unavailable: ${storeProblem(error, storeUrl)}`,
-        {
-          store: storeUrl === undefined ? undefined : loggableUrl(storeUrl),
-          code: errorCode(error),
-        },
-      );
+      this.outage.failed(`The broker store is unavailable: ${storeProblem(error, storeUrl)}`, {
+        store: storeUrl === undefined ? undefined : loggableUrl(storeUrl),
+        code: errorCode(error),
+      });
       throw unavailable("The session store is unavailable; try again shortly.");
     }
-    return guardStore(store, this.options.logger, this.settings.storeUrl);
+    return guardStore(store, this.outage, this.settings.storeUrl);
   }
 
   private warnAboutDefaults(logger: Logger): void {
@@ -376,32 +413,54 @@ function urlSecrets(storeUrl: string | undefined): string[] {
   return secrets.filter((secret) => secret.length > 0);
 }
 
-/** Wraps every store call so that a failing store answers 503 instead of 500. */
-function guardStore(store: BrokerStore, logger: Logger, storeUrl: string | undefined): BrokerStore {
+/**
+ * Wraps every store call so that a failing store answers 503 instead of
+ * 500, and reports each outage once (store-outage.ts).
+ */
+function guardStore(
+  store: BrokerStore,
+  outage: StoreOutage,
+  storeUrl: string | undefined,
+): BrokerStore {
   return new Proxy(store, {
     get(target, property, receiver) {
       const value: unknown = Reflect.get(target, property, receiver);
       if (typeof value !== "function") return value;
       return async (...args: unknown[]) => {
+        let result: unknown;
         try {
-          return await value.apply(target, args);
+          result = await value.apply(target, args);
         } catch (error) {
           if (error instanceof AuthError || error instanceof RotationConflictError) throw error;
           const code = errorCode(error);
-          // A lost connection is told as the driver tells it; a failed query only by its class and code.
-          const problem =
-            code !== undefined && /^E[A-Z]+$/.test(code)
-              ? storeProblem(error, storeUrl)
-              : describeError(error);
-          logger.error(`Broker store call ${String(property)} failed: ${problem}`, {
-            call: String(property),
-            code,
-          });
+          outage.failed(
+            `Broker store call ${String(property)} failed: ${callProblem(error, storeUrl)}`,
+            {
+              call: String(property),
+              code,
+            },
+          );
           throw unavailable("The session store is unavailable; try again shortly.");
         }
+        outage.succeeded();
+        return result;
       };
     },
   });
+}
+
+/**
+ * A lost connection or a timeout is told as the driver (or the timeout)
+ * tells it: a system error code, or a plain Error without a code, which
+ * the drivers raise only for the connection itself. A failed query (a
+ * database error code, a SyntaxError quoting stored text) only by its
+ * class and code: its message may quote stored values.
+ */
+function callProblem(error: unknown, storeUrl: string | undefined): string {
+  const code = errorCode(error);
+  const ownWords =
+    code === undefined ? error instanceof Error && error.name === "Error" : /^E[A-Z]+$/.test(code);
+  return ownWords ? storeProblem(error, storeUrl) : describeError(error);
 }
 
 /**

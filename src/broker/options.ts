@@ -13,6 +13,7 @@ import {
   positive,
 } from "../core/options.ts";
 import { DEFAULT_JWKS_PATH } from "../core/paths.ts";
+import { DEFAULT_STORE_TIMEOUT_MS } from "../stores/common.ts";
 import type { BrokerStore } from "../stores/types.ts";
 
 export interface BrokerOptions {
@@ -22,6 +23,12 @@ export interface BrokerOptions {
   brokerStoreUrl?: string;
   /** An existing store object; wins over `brokerStoreUrl`. */
   brokerStore?: BrokerStore;
+  /**
+   * How long any one store call (and connecting to the store) may take, in
+   * milliseconds, before the request answers 503 `temporarily_unavailable`
+   * with `Retry-After`. Default 5000.
+   */
+  brokerStoreTimeoutMs?: number;
   /** The `aud` of minted tokens. Default `"ts-oidc-auth"`. */
   brokerAudience?: string;
   /** The `iss` of minted tokens. Default: `proxy` joined with the router prefix. */
@@ -55,6 +62,7 @@ export const BROKER_OPTION_NAMES = {
   brokerMode: true,
   brokerStoreUrl: true,
   brokerStore: true,
+  brokerStoreTimeoutMs: true,
   brokerAudience: true,
   brokerIssuer: true,
   trustedIssuers: true,
@@ -131,6 +139,10 @@ export function resolveBrokerOptions(options: BrokerOptions) {
         ? undefined
         : nonEmptyString(options.brokerStoreUrl, "brokerStoreUrl"),
     store: options.brokerStore,
+    storeTimeoutMs: positive(
+      options.brokerStoreTimeoutMs ?? DEFAULT_STORE_TIMEOUT_MS,
+      "brokerStoreTimeoutMs",
+    ),
     audience: nonEmptyString(options.brokerAudience ?? "ts-oidc-auth", "brokerAudience"),
     issuer:
       options.brokerIssuer === undefined

@@ -75,6 +75,25 @@ export class AuthCore {
   }
 
   /**
+   * Connects to the IdP (discovery) and the token mode's store now, for an
+   * app that wants to fail at start-up rather than at the first request
+   * (README "Lifecycle"). Throws an Error that says what failed: the URL
+   * without credentials, the HTTP status or errno, the store's own words.
+   */
+  async ready(): Promise<void> {
+    await this.#context.idp.ready();
+    await this.#context.mode.ready?.();
+  }
+
+  /**
+   * Closes what the library opened (store connections, pools, timers), so
+   * that the process can exit by itself. The auth object is not usable after.
+   */
+  async close(): Promise<void> {
+    await this.#context.mode.close?.();
+  }
+
+  /**
    * The enabled endpoints with their paths below `router.prefix`, for an
    * adapter to mount. The first router fixes the prefix (see base-path.ts).
    */

@@ -47,6 +47,14 @@ export class IdentityProvider {
     }
   }
 
+  /**
+   * Discovers now rather than on first use (README "Lifecycle"); throws the
+   * DiscoveryError that names the URL and the cause (HTTP status, errno).
+   */
+  async ready(): Promise<void> {
+    await this.configuration.get();
+  }
+
   async metadata(): Promise<client.ServerMetadata> {
     return (await this.config()).serverMetadata();
   }

@@ -99,4 +99,8 @@ export interface TokenMode {
   lifecycle?: SessionLifecycle;
   /** Makes each login state single-use across instances, where the mode has a shared store. */
   usedOnce?: UsedOnceRegistry;
+  /** Opens what the mode needs (a store) now; throws an error naming what failed. */
+  ready?(): Promise<void>;
+  /** Closes what the mode opened (connections, timers). */
+  close?(): Promise<void>;
 }

@@ -72,3 +72,40 @@ export function unclaimedResult(
   // consumedAt null: released between our attempt and this read; the caller tries again.
   return { status: "already-consumed", token };
 }
+
+/** How long a store call may take before the broker answers 503 (README "Running several instances"). */
+export const DEFAULT_STORE_TIMEOUT_MS = 5000;
+
+/** A store call that did not finish in time; `code` reads like the drivers' own timeouts. */
+export class StoreTimeoutError extends Error {
+  override readonly name = "StoreTimeoutError";
+  readonly code = "ETIMEDOUT";
+}
+
+/**
+ * The store with every call bounded by `timeoutMs`, so that no request waits
+ * on a store that stopped answering (a dropped route, a full connection
+ * pool). The call itself is not cancelled; the drivers' own timeouts, set
+ * from the same value, end it soon after.
+ */
+export function withCallTimeout<T extends object>(store: T, timeoutMs: number, name: string): T {
+  return new Proxy(store, {
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver);
+      if (typeof value !== "function") return value;
+      return (...args: unknown[]) =>
+        bounded(value.apply(target, args), timeoutMs, `${name} ${String(property)}`);
+    },
+  });
+}
+
+function bounded<T>(call: T | Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new StoreTimeoutError(`${what} did not answer within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+  });
+  return Promise.race([Promise.resolve(call), timeout]).finally(() => clearTimeout(timer));
+}

@@ -6,7 +6,12 @@
  */
 import { homedir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
-import { RotationConflictError } from "./common.ts";
+import {
+  DEFAULT_STORE_TIMEOUT_MS,
+  RotationConflictError,
+  StoreTimeoutError,
+  withCallTimeout,
+} from "./common.ts";
 import { MemoryBrokerStore } from "./memory.ts";
 import { MongoDBBrokerStore } from "./mongodb.ts";
 import { MySQLBrokerStore } from "./mysql.ts";
@@ -27,7 +32,7 @@ export {
   userDataDirectory,
 } from "./sqlite.ts";
 export type * from "./types.ts";
-export { RotationConflictError };
+export { DEFAULT_STORE_TIMEOUT_MS, RotationConflictError, StoreTimeoutError, withCallTimeout };
 
 export type StoreBackend = "memory" | "sqlite" | "postgres" | "mysql" | "mongodb" | "redis";
 
@@ -108,6 +113,12 @@ export interface CreateBrokerStoreOptions {
   appName?: string;
   /** Prefix of table, collection or key names. Default `oidc_broker_` (`oidc_broker:` for Redis). */
   prefix?: string;
+  /**
+   * Bound of every store call and of connecting, in milliseconds: the
+   * drivers' connection and query timeouts, and a timer around each call.
+   * Default 5000.
+   */
+  timeoutMs?: number;
 }
 
 /**
@@ -119,24 +130,53 @@ export async function createBrokerStore(
   url?: string,
   options: CreateBrokerStoreOptions = {},
 ): Promise<BrokerStore> {
-  const { prefix } = options;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_STORE_TIMEOUT_MS;
+  const { store, name } = await openBackend(url, options.prefix, options.appName, timeoutMs);
+  return withCallTimeout(store, timeoutMs, name);
+}
+
+async function openBackend(
+  url: string | undefined,
+  prefix: string | undefined,
+  appName: string | undefined,
+  timeoutMs: number,
+): Promise<{ store: BrokerStore; name: string }> {
   if (url === undefined || url === "") {
-    const path = await defaultSQLitePath(options.appName ?? "ts-oidc-auth");
-    return new SQLiteBrokerStore({ path, tablePrefix: prefix });
+    const path = await defaultSQLitePath(appName ?? "ts-oidc-auth");
+    return { store: new SQLiteBrokerStore({ path, tablePrefix: prefix }), name: "SQLite" };
   }
   const location = parseStoreUrl(url);
   switch (location.backend) {
     case "memory":
-      return new MemoryBrokerStore();
+      return { store: new MemoryBrokerStore(), name: "memory store" };
     case "sqlite":
-      return new SQLiteBrokerStore({ path: location.path, tablePrefix: prefix });
+      return {
+        store: new SQLiteBrokerStore({ path: location.path, tablePrefix: prefix }),
+        name: "SQLite",
+      };
     case "postgres":
-      return new PostgresBrokerStore({ url: location.url, tablePrefix: prefix });
+      return {
+        store: new PostgresBrokerStore({ url: location.url, tablePrefix: prefix, timeoutMs }),
+        name: "PostgreSQL",
+      };
     case "mysql":
-      return new MySQLBrokerStore({ url: location.url, tablePrefix: prefix });
+      return {
+        store: new MySQLBrokerStore({ url: location.url, tablePrefix: prefix, timeoutMs }),
+        name: "MySQL",
+      };
     case "mongodb":
-      return new MongoDBBrokerStore({ url: location.url, collectionPrefix: prefix });
+      return {
+        store: new MongoDBBrokerStore({
+          url: location.url,
+          collectionPrefix: prefix,
+          timeoutMs,
+        }),
+        name: "MongoDB",
+      };
     case "redis":
-      return new RedisBrokerStore({ url: location.url, keyPrefix: prefix });
+      return {
+        store: new RedisBrokerStore({ url: location.url, keyPrefix: prefix, timeoutMs }),
+        name: "Redis",
+      };
   }
 }

@@ -17,6 +17,7 @@ import { importPeer } from "../core/peer.ts";
 import {
   checkNamePrefix,
   DEFAULT_NAME_PREFIX,
+  DEFAULT_STORE_TIMEOUT_MS,
   isLive,
   Lazy,
   nowSeconds,
@@ -45,6 +46,8 @@ export interface MongoDBBrokerStoreOptions {
   dbName?: string;
   /** Prefix of every collection name. Default `oidc_broker_`. */
   collectionPrefix?: string;
+  /** Server selection, connection and socket timeout of the client the store opens, in ms. Default 5000. */
+  timeoutMs?: number;
 }
 
 /** What the TTL index watches. */
@@ -108,8 +111,19 @@ export class MongoDBBrokerStore implements BrokerStore {
       "The MongoDB broker store",
       () => import("mongodb"),
     );
-    const client = new MongoClient(url);
-    await client.connect();
+    const timeoutMs = this.options.timeoutMs ?? DEFAULT_STORE_TIMEOUT_MS;
+    // The driver's defaults wait 30 s for a server and forever on a socket.
+    const client = new MongoClient(url, {
+      serverSelectionTimeoutMS: timeoutMs,
+      connectTimeoutMS: timeoutMs,
+      socketTimeoutMS: timeoutMs,
+    });
+    try {
+      await client.connect();
+    } catch (error) {
+      await client.close().catch(() => undefined);
+      throw error;
+    }
     const db = client.db(this.options.dbName ?? databaseFromUrl(url) ?? "ts_oidc_auth");
     return { collections: this.collectionsOf(db), ownClient: client };
   }

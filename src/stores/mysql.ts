@@ -1,7 +1,7 @@
 /** MySQL and MariaDB through `mysql2/promise`. */
 import type { Pool, PoolConnection } from "mysql2/promise";
 import { importPeer } from "../core/peer.ts";
-import { requireOneOf } from "./common.ts";
+import { DEFAULT_STORE_TIMEOUT_MS, requireOneOf } from "./common.ts";
 import {
   pooledConnection,
   type Row,
@@ -18,6 +18,8 @@ export interface MySQLBrokerStoreOptions extends SqlStoreOptions {
   url?: string;
   /** An existing pool to use instead; the store never ends it. */
   pool?: Pool;
+  /** Connection and query timeout of the pool the store opens, in ms. Default 5000. */
+  timeoutMs?: number;
 }
 
 // Keys compare byte for byte: the default collations ignore case, and token
@@ -52,13 +54,20 @@ export class MySQLBrokerStore extends SqlBrokerStore {
 }
 
 async function openMySQL(options: MySQLBrokerStoreOptions): Promise<SqlConnection> {
-  if (options.pool) return mysqlConnection(options.pool, false);
+  if (options.pool) return mysqlConnection(options.pool, false, undefined);
   const { createPool } = await importPeer(
     "mysql2",
     "The MySQL broker store",
     () => import("mysql2/promise"),
   );
-  return mysqlConnection(createPool(mysqlUrl(options.url ?? "")), true);
+  const timeoutMs = options.timeoutMs ?? DEFAULT_STORE_TIMEOUT_MS;
+  // Bounded, so that a server that stopped answering fails the call instead of holding it.
+  const pool = createPool({
+    uri: mysqlUrl(options.url ?? ""),
+    connectTimeout: timeoutMs,
+    enableKeepAlive: true,
+  });
+  return mysqlConnection(pool, true, timeoutMs);
 }
 
 /** mysql2 reads only `mysql://` URLs; `mariadb://` names the same protocol. */
@@ -69,10 +78,11 @@ function mysqlUrl(url: string): string {
 async function runOn(
   target: Pool | PoolConnection,
   { text, params }: Statement,
+  timeoutMs: number | undefined,
 ): Promise<SqlResult> {
   // query() rather than execute(): server-side prepared statements reject a
   // placeholder in LIMIT on some MySQL versions; query() escapes values itself.
-  const [result] = await target.query(text, [...params]);
+  const [result] = await target.query({ sql: text, timeout: timeoutMs }, [...params]);
   if (Array.isArray(result)) return { rows: (result as unknown[]).filter(isRow), changes: 0 };
   return { rows: [], changes: "affectedRows" in result ? result.affectedRows : 0 };
 }
@@ -81,10 +91,10 @@ function isRow(value: unknown): value is Row {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-function mysqlConnection(pool: Pool, owned: boolean): SqlConnection {
+function mysqlConnection(pool: Pool, owned: boolean, timeoutMs: number | undefined): SqlConnection {
   return pooledConnection<PoolConnection>(
     {
-      run: (statement, connection) => runOn(connection ?? pool, statement),
+      run: (statement, connection) => runOn(connection ?? pool, statement, timeoutMs),
       acquire: () => pool.getConnection(),
       release: (connection, broken) => (broken ? connection.destroy() : connection.release()),
       end: () => pool.end(),

@@ -1,7 +1,7 @@
 /** PostgreSQL through node-postgres (`pg`). */
 import type { Pool, PoolClient } from "pg";
 import { importPeer } from "../core/peer.ts";
-import { requireOneOf } from "./common.ts";
+import { DEFAULT_STORE_TIMEOUT_MS, requireOneOf } from "./common.ts";
 import {
   onConflictDialect,
   pooledConnection,
@@ -18,6 +18,8 @@ export interface PostgresBrokerStoreOptions extends SqlStoreOptions {
   url?: string;
   /** An existing pool to use instead; the store never ends it. */
   pool?: Pool;
+  /** Connection and query timeout of the pool the store opens, in ms. Default 5000. */
+  timeoutMs?: number;
 }
 
 export const postgresDialect: SqlDialect = {
@@ -41,7 +43,15 @@ export class PostgresBrokerStore extends SqlBrokerStore {
 async function openPostgres(options: PostgresBrokerStoreOptions): Promise<SqlConnection> {
   if (options.pool) return postgresConnection(options.pool, false);
   const { Pool } = await importPeer("pg", "The PostgreSQL broker store", () => import("pg"));
-  const pool = new Pool({ connectionString: options.url });
+  const timeoutMs = options.timeoutMs ?? DEFAULT_STORE_TIMEOUT_MS;
+  // Without timeouts, a connection attempt or a query on a server that
+  // stopped answering waits for the kernel (minutes) while requests pile up.
+  const pool = new Pool({
+    connectionString: options.url,
+    connectionTimeoutMillis: timeoutMs,
+    query_timeout: timeoutMs,
+    keepAlive: true,
+  });
   // Without a listener, an idle connection dropped by the server would crash
   // the process; the next query reconnects and reports any real problem.
   pool.on("error", () => undefined);

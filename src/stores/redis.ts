@@ -20,6 +20,7 @@ import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
 import { importPeer } from "../core/peer.ts";
 import {
+  DEFAULT_STORE_TIMEOUT_MS,
   isLive,
   Lazy,
   nowSeconds,
@@ -45,6 +46,8 @@ export interface RedisBrokerStoreOptions {
   client?: Redis;
   /** Prefix of every key. Default `oidc_broker:`. */
   keyPrefix?: string;
+  /** Connect and command timeout of the client the store opens, in ms. Default 5000. */
+  timeoutMs?: number;
 }
 
 class LuaScript {
@@ -225,8 +228,11 @@ export class RedisBrokerStore implements BrokerStore {
     this.prefix = options.keyPrefix ?? "oidc_broker:";
   }
 
-  private redis(): Promise<Redis> {
-    return this.client.get();
+  /** The client, or at once the reason it cannot be used: no request waits for a reconnect. */
+  private async redis(): Promise<Redis> {
+    const client = await this.client.get();
+    if (client.status === "ready" || this.options.client) return client;
+    throw this.unavailable(client);
   }
 
   private async connect(): Promise<Redis> {
@@ -236,7 +242,47 @@ export class RedisBrokerStore implements BrokerStore {
       "The Redis broker store",
       () => import("ioredis"),
     );
-    return new Redis(this.options.url ?? "", { lazyConnect: true });
+    const timeoutMs = this.options.timeoutMs ?? DEFAULT_STORE_TIMEOUT_MS;
+    const client = new Redis(this.options.url ?? "", {
+      lazyConnect: true,
+      connectTimeout: timeoutMs,
+      commandTimeout: timeoutMs,
+      // Commands fail while the connection is down instead of queueing for
+      // the whole outage; a command in flight when it drops is not resent
+      // (a claim must not be applied twice).
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      // Reconnects in the background, at most a second apart, so the store is back soon after the server.
+      retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
+    });
+    // Without a listener, ioredis prints every failed reconnect as an
+    // "Unhandled error event"; the broker reports the outage once, from the failing call.
+    client.on("error", (error: Error) => {
+      this.lastError = error;
+    });
+    try {
+      await client.connect();
+    } catch {
+      client.disconnect();
+      throw this.unavailable(client);
+    }
+    return client;
+  }
+
+  private lastError: Error | undefined;
+
+  /** An error with the client's own words for the connection problem (e.g. `connect ECONNREFUSED 127.0.0.1:6379`). */
+  private unavailable(client: Redis): Error {
+    const cause = this.lastError;
+    const error = new Error(
+      `Redis is not connected (${client.status}): ${cause?.message ?? "no reply"}`,
+      {
+        cause,
+      },
+    );
+    return Object.assign(error, {
+      code: (cause as { code?: unknown } | undefined)?.code ?? "ENOTCONN",
+    });
   }
 
   private key(kind: string, id: string | number = ""): string {
@@ -268,8 +314,13 @@ export class RedisBrokerStore implements BrokerStore {
   }
 
   async close(): Promise<void> {
-    const client = this.client.take();
-    if (client && !this.options.client) await (await client).quit();
+    const taken = this.client.take();
+    if (!taken || this.options.client) return;
+    const client = await taken.catch(() => undefined);
+    if (client === undefined) return;
+    // QUIT needs an answer; a client that is not connected just stops reconnecting.
+    if (client.status === "ready") await client.quit().catch(() => client.disconnect());
+    else client.disconnect();
   }
 
   async putSigningKeyIfAbsent(key: SigningKeyRecord): Promise<SigningKeyRecord> {

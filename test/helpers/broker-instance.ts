@@ -24,6 +24,9 @@ const app = await startBrokerApp(() => ({
   secret: env("SECRET"),
   allowedRedirectUris: ["http://127.0.0.1/cb"],
   ...(process.env.TIMEOUT_MS ? { timeoutMs: Number(process.env.TIMEOUT_MS) } : {}),
+  ...(process.env.STORE_TIMEOUT_MS
+    ? { brokerStoreTimeoutMs: Number(process.env.STORE_TIMEOUT_MS) }
+    : {}),
   // VERBOSE: every level on stderr, so a test can read what the library reported.
   logger: process.env.VERBOSE
     ? {

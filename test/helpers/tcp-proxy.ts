@@ -1,62 +1,121 @@
 /**
- * A loopback TCP proxy in front of a real server (a store, for outages):
- * `cut()` drops every open connection and refuses new ones, `restore()`
- * forwards again. The shared servers themselves are never stopped.
+ * A loopback TCP proxy in front of a real server, for fault tests: it
+ * forwards bytes both ways until told to fail. `cut()` is an outage as a
+ * client sees a stopped server (open connections reset, new ones refused:
+ * nothing listens on the port); `stall()` is a network that swallows
+ * packets (connections stay open, nothing arrives, new ones hang); and
+ * `restore()` forwards again on the same port.
  */
+import { createServer, type Server, type Socket, connect as tcpConnect } from "node:net";
 
-import type { AddressInfo } from "node:net";
-import { connect, createServer, type Server, type Socket } from "node:net";
+export interface TcpProxy {
+  /** `127.0.0.1:<port>` of the proxy. */
+  readonly host: string;
+  readonly port: number;
+  /** The target URL with its host and port replaced by the proxy's. */
+  url(targetUrl: string): string;
+  cut(): Promise<void>;
+  stall(): void;
+  restore(): Promise<void>;
+  close(): Promise<void>;
+}
 
-export class TcpProxy {
-  private readonly server: Server;
-  private readonly sockets = new Set<Socket>();
-  private isCut = false;
+type State = "forwarding" | "stalled" | "cut";
 
-  private constructor(private readonly target: { host: string; port: number }) {
-    this.server = createServer((client) => this.forward(client));
-  }
+export async function startTcpProxy(targetHost: string, targetPort: number): Promise<TcpProxy> {
+  const pairs = new Set<[Socket, Socket]>();
+  const held = new Set<Socket>();
+  let state: State = "forwarding";
 
-  static async start(target: { host: string; port: number }): Promise<TcpProxy> {
-    const proxy = new TcpProxy(target);
-    await new Promise<void>((resolve) => proxy.server.listen(0, "127.0.0.1", resolve));
-    return proxy;
-  }
-
-  get port(): number {
-    return (this.server.address() as AddressInfo).port;
-  }
-
-  /** Every open connection is reset; new ones are accepted and closed at once. */
-  cut(): void {
-    this.isCut = true;
-    for (const socket of this.sockets) socket.destroy();
-    this.sockets.clear();
-  }
-
-  restore(): void {
-    this.isCut = false;
-  }
-
-  async close(): Promise<void> {
-    this.cut();
-    await new Promise((resolve) => this.server.close(resolve));
-  }
-
-  private forward(client: Socket): void {
-    if (this.isCut) {
+  const forward = (client: Socket) => {
+    const upstream = tcpConnect(targetPort, targetHost);
+    const pair: [Socket, Socket] = [client, upstream];
+    pairs.add(pair);
+    const end = () => {
+      pairs.delete(pair);
       client.destroy();
+      upstream.destroy();
+    };
+    client.on("error", end).on("close", end);
+    upstream.on("error", end).on("close", end);
+    client.on("data", (chunk) => {
+      if (state === "forwarding") upstream.write(chunk);
+    });
+    upstream.on("data", (chunk) => {
+      if (state === "forwarding") client.write(chunk);
+    });
+  };
+
+  const onConnection = (client: Socket) => {
+    if (state === "stalled") {
+      // Accepted but never answered, like a peer behind a dropped route.
+      held.add(client);
+      client.on("error", () => client.destroy()).on("close", () => held.delete(client));
       return;
     }
-    const upstream = connect(this.target.port, this.target.host);
-    for (const socket of [client, upstream]) {
-      this.sockets.add(socket);
-      socket.on("error", () => {});
-      socket.on("close", () => {
-        this.sockets.delete(socket);
-        client.destroy();
-        upstream.destroy();
+    forward(client);
+  };
+
+  let server: Server = createServer(onConnection);
+  const listen = (port: number) =>
+    new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, "127.0.0.1", () => {
+        server.off("error", reject);
+        resolve();
       });
+    });
+  const stopListening = () =>
+    new Promise<void>((resolve) => {
+      if (!server.listening) return resolve();
+      server.close(() => resolve());
+    });
+  const dropAll = () => {
+    for (const [client, upstream] of pairs) {
+      client.resetAndDestroy();
+      upstream.destroy();
     }
-    client.pipe(upstream).pipe(client);
-  }
+    pairs.clear();
+    for (const client of held) client.resetAndDestroy();
+    held.clear();
+  };
+
+  await listen(0);
+  const address = server.address();
+  if (address === null || typeof address === "string") throw new Error("the proxy has no port");
+  const port = address.port;
+
+  return {
+    host: `127.0.0.1:${port}`,
+    port,
+    url(targetUrl) {
+      const url = new URL(targetUrl);
+      url.hostname = "127.0.0.1";
+      url.port = String(port);
+      return url.href;
+    },
+    async cut() {
+      state = "cut";
+      await Promise.all([stopListening(), Promise.resolve(dropAll())]);
+    },
+    stall() {
+      state = "stalled";
+    },
+    async restore() {
+      if (state === "cut") {
+        server = createServer(onConnection);
+        await listen(port);
+      }
+      if (state === "stalled") {
+        // What was swallowed is gone: those connections are as good as dead.
+        dropAll();
+      }
+      state = "forwarding";
+    },
+    async close() {
+      state = "cut";
+      dropAll();
+      await stopListening();
+    },
+  };
 }
