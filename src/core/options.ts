@@ -31,6 +31,13 @@ export interface CoreOptions {
   jwksUri?: string;
   /** Override of the issuer from discovery: the `iss` tokens must carry (the IdP's public URL). */
   issuer?: string;
+  /**
+   * The resource identifier of the app's protected routes, published in
+   * their RFC 9728 metadata (README "Protected resource metadata"). Default:
+   * `proxy` joined with the router prefix, or without `proxy` the request's
+   * origin joined with it.
+   */
+  resource?: string;
   /** Names the app, e.g. for the default broker store location. Default `"ts-oidc-auth"`. */
   appName?: string;
   /**
@@ -145,6 +152,7 @@ export const CORE_OPTION_NAMES = {
   timeoutMs: true,
   jwksUri: true,
   issuer: true,
+  resource: true,
   appName: true,
   allowedRedirectUris: true,
   secret: true,
@@ -205,6 +213,7 @@ export function resolveOptions(options: CoreOptions, otherNames: readonly string
     timeoutMs: positive(options.timeoutMs ?? 10_000, "timeoutMs"),
     jwksUri: options.jwksUri === undefined ? undefined : httpUrl(options.jwksUri, "jwksUri"),
     issuer: options.issuer === undefined ? undefined : nonEmptyString(options.issuer, "issuer"),
+    resource: options.resource === undefined ? undefined : resourceIdentifier(options.resource),
     appName: nonEmptyString(options.appName ?? "ts-oidc-auth", "appName"),
     allowedRedirectUris:
       options.allowedRedirectUris === undefined
@@ -231,6 +240,15 @@ export function resolveOptions(options: CoreOptions, otherNames: readonly string
     maxBodyBytes: positive(options.maxBodyBytes ?? 16_384, "maxBodyBytes"),
     logger: logger(options.logger ?? consoleLogger),
   };
+}
+
+/** RFC 9728 §1.2: an https (or, for development, http) URL without a fragment. */
+function resourceIdentifier(value: unknown): string {
+  const url = httpUrl(value, "resource");
+  if (url.hash !== "" || String(value).includes("#")) {
+    throw new ConfigurationError("resource", "expected a URL without a fragment");
+  }
+  return url.href.replace(/\/$/, url.pathname === "/" ? "" : "/");
 }
 
 /** RFC 7662 §2.1: the introspection endpoint wants an authenticated caller, so a confidential client. */
