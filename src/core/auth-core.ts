@@ -60,7 +60,7 @@ export class AuthCore {
       new PassthroughMode(idp, idpTokens, resolved.logger);
     this.#options = resolved;
     this.#resource = new ProtectedResource(resolved, this.#basePath);
-    this.#bearer = new BearerCheck((token) => mode.verify(token), resolved);
+    this.#bearer = new BearerCheck((token) => mode.verify(token), resolved, mode.sessionRevoked);
     this.#context = {
       options: resolved,
       idp,

@@ -6,7 +6,7 @@
  */
 import { bearerToken } from "./bearer.ts";
 import { compileRequirement, type IDToken, type Requirement, unmetRequirement } from "./claims.ts";
-import { type AuthError, badRequest, forbidden, missingToken } from "./errors.ts";
+import { type AuthError, badRequest, forbidden, missingToken, unauthorized } from "./errors.ts";
 import { type AuthResponse, errorResponse } from "./http.ts";
 import { keyRemovalEpoch } from "./keyset.ts";
 import type { ResolvedOptions } from "./options.ts";
@@ -37,6 +37,8 @@ export class BearerCheck {
   constructor(
     private readonly verify: (token: string) => Promise<IDToken>,
     options: ResolvedOptions,
+    /** The token mode's revocation check, read on every request (see `TokenMode.sessionRevoked`). */
+    private readonly sessionRevoked?: (claims: IDToken) => boolean | Promise<boolean>,
   ) {
     this.cache =
       options.tokenCacheSize > 0
@@ -56,7 +58,14 @@ export class BearerCheck {
    */
   cached(authorization: string): IDToken | undefined {
     const key = this.cache?.hash(authorization);
-    return typeof key === "string" ? this.cache?.get(key) : undefined;
+    const claims = typeof key === "string" ? this.cache?.get(key) : undefined;
+    if (claims === undefined || this.sessionRevoked === undefined) return claims;
+    // Only a session known locally to be live passes here; any other goes the slow way (`claims`),
+    // which awaits the same store call (a failure is answered there, not left unhandled here).
+    const revoked = this.sessionRevoked(claims);
+    if (revoked === false) return claims;
+    if (revoked !== true) revoked.catch(() => {});
+    return undefined;
   }
 
   /**
@@ -64,6 +73,14 @@ export class BearerCheck {
    * missing or malformed token, 400 for repeated `Authorization` headers.
    */
   async claims(authorization: string | undefined): Promise<IDToken> {
+    const claims = await this.verifiedClaims(authorization);
+    if (this.sessionRevoked !== undefined && (await this.sessionRevoked(claims))) {
+      throw unauthorized("The session of this token has ended; log in again.");
+    }
+    return claims;
+  }
+
+  private async verifiedClaims(authorization: string | undefined): Promise<IDToken> {
     // Repeated headers arrive joined with a comma (RFC 9110 §5.3), which no b64token holds (RFC 6750 §2.1).
     if (authorization?.includes(","))
       throw badRequest("Send one Authorization header, not several.");
