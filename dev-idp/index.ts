@@ -12,7 +12,13 @@ import { MemoryStore } from "./adapter.ts";
 import { handleInteraction, sendHtml } from "./interactions.ts";
 import { generateSigningKey, type SigningKey } from "./keys.ts";
 import { errorPage } from "./pages.ts";
-import { AUDIENCE, buildProvider, GRANT_TYPES, ROUTES } from "./provider.ts";
+import {
+  AUDIENCE,
+  buildProvider,
+  GRANT_TYPES,
+  OPAQUE_TOKEN_CLIENT_ID,
+  ROUTES,
+} from "./provider.ts";
 import { handleUserinfo } from "./userinfo.ts";
 import { DEMO_USERS, type DemoUser } from "./users.ts";
 
@@ -65,6 +71,8 @@ export interface DevIdp {
   /** The `aud` of JWT access tokens: "ts-oidc-auth-test-api". */
   audience: string;
   confidentialClient: { clientId: string; clientSecret: string };
+  /** A confidential client whose access tokens are opaque (checked by RFC 7662 introspection). */
+  opaqueTokenClient: { clientId: string; clientSecret: string };
   publicClient: { clientId: string };
   users: readonly DemoUser[];
   /** Adds a new RS256 key that becomes the signing key; older keys stay in the JWKS. Returns its kid. */
@@ -84,6 +92,10 @@ export const CONFIDENTIAL_CLIENT = {
   clientSecret: "demo-app-secret",
 } as const;
 export const PUBLIC_CLIENT = { clientId: "demo-cli" } as const;
+export const OPAQUE_TOKEN_CLIENT = {
+  clientId: OPAQUE_TOKEN_CLIENT_ID,
+  clientSecret: "demo-opaque-secret",
+} as const;
 
 const ALL_AUTH_METHODS: TokenEndpointAuthMethod[] = [
   "client_secret_basic",
@@ -94,6 +106,7 @@ const ALL_AUTH_METHODS: TokenEndpointAuthMethod[] = [
 const CLIENT_AUTH_PATHS = new Set<string>([
   ROUTES.token,
   ROUTES.revocation,
+  ROUTES.introspection,
   ROUTES.device_authorization,
 ]);
 
@@ -131,6 +144,7 @@ class DevIdpServer implements DevIdp {
   readonly discoveryUrl: string;
   readonly audience = AUDIENCE;
   readonly confidentialClient = { ...CONFIDENTIAL_CLIENT };
+  readonly opaqueTokenClient = { ...OPAQUE_TOKEN_CLIENT };
   readonly publicClient = { ...PUBLIC_CLIENT };
   readonly users = DEMO_USERS;
 
@@ -297,6 +311,13 @@ function clientsFor(
             backchannel_logout_uri: backchannelLogoutUri,
             backchannel_logout_session_required: true,
           }),
+    });
+    clients.push({
+      ...common,
+      client_id: OPAQUE_TOKEN_CLIENT.clientId,
+      client_secret: OPAQUE_TOKEN_CLIENT.clientSecret,
+      client_name: "Demo App (opaque access tokens)",
+      token_endpoint_auth_method: method,
     });
   }
   if (authMethods.includes("none")) {

@@ -38,6 +38,7 @@ export const ROUTES = {
   jwks: "/jwks",
   end_session: "/session/end",
   revocation: "/token/revocation",
+  introspection: "/token/introspection",
   device_authorization: "/device/auth",
   code_verification: "/device",
 } as const;
@@ -117,6 +118,8 @@ function configuration(settings: ProviderSettings): Configuration {
       devInteractions: { enabled: false },
       userinfo: { enabled: true },
       revocation: { enabled: true },
+      // RFC 7662, for the opaque access tokens of OPAQUE_TOKEN_CLIENT_ID (any confidential client may ask).
+      introspection: { enabled: true },
       // OpenID Connect Back-Channel Logout 1.0: a client with a backchannel_logout_uri gets a
       // logout token there when its user logs out here.
       backchannelLogout: { enabled: true },
@@ -148,7 +151,8 @@ function configuration(settings: ProviderSettings): Configuration {
         defaultResource: () => RESOURCE,
         // ...including token and refresh requests, which would otherwise get opaque tokens.
         useGrantedResource: () => true,
-        getResourceServerInfo: (_ctx, indicator) => resourceServer(indicator, ttl),
+        getResourceServerInfo: (_ctx, indicator, client) =>
+          resourceServer(indicator, ttl, client.clientId === OPAQUE_TOKEN_CLIENT_ID),
       },
     },
     ttl: {
@@ -164,16 +168,24 @@ function configuration(settings: ProviderSettings): Configuration {
   };
 }
 
-function resourceServer(indicator: string, accessTokenTtlSeconds: number): ResourceServer {
+/** The client whose access tokens are opaque: the app can only check them by introspection. */
+export const OPAQUE_TOKEN_CLIENT_ID = "demo-opaque";
+
+function resourceServer(
+  indicator: string,
+  accessTokenTtlSeconds: number,
+  opaque: boolean,
+): ResourceServer {
   if (indicator !== RESOURCE) throw new errors.InvalidTarget();
-  return {
+  const common = {
     // The OIDC scopes are listed too, so that `scope` in the access token says what was granted.
     scope: SCOPES.join(" "),
     audience: AUDIENCE,
     accessTokenTTL: accessTokenTtlSeconds,
-    accessTokenFormat: "jwt",
-    jwt: { sign: { alg: "RS256" } },
   };
+  return opaque
+    ? { ...common, accessTokenFormat: "opaque" }
+    : { ...common, accessTokenFormat: "jwt", jwt: { sign: { alg: "RS256" } } };
 }
 
 async function findAccount(_ctx: KoaContextWithOIDC, sub: string): Promise<Account | undefined> {

@@ -477,8 +477,11 @@ for (const adapter of ADAPTERS) {
       it("answers 401 with WWW-Authenticate without a token, and optional() sees anonymous", async () => {
         const reply = await http.get("/me");
         assertError(reply, 401);
-        // RFC 6750 §3.1: no error code when the request carries no credentials.
-        assert.equal(reply.headers.get("www-authenticate"), "Bearer");
+        // RFC 6750 §3.1: no error code when the request carries no credentials; RFC 9728 §5.1: where the metadata is.
+        assert.match(
+          reply.headers.get("www-authenticate") ?? "",
+          /^Bearer resource_metadata="http:\/\/[^"]+\/\.well-known\/oauth-protected-resource"$/,
+        );
         assertError(await http.get("/me", { authorization: "Basic dXNlcjpwYXNz" }), 401);
         assert.deepEqual((await http.get("/maybe-me")).json, { anonymous: true });
       });

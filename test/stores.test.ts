@@ -535,6 +535,60 @@ function conformanceSuite(name: string, unavailable: string | null, setUp: () =>
       assert.equal(await reader.revokeSessionsOf({ subject: other }), 1, "only the other one");
     });
 
+    it("finds the session ids a back-channel logout names, as revokeSessionsOf would", async () => {
+      const instances = await stores(Math.max(2, harness.instances));
+      const [writer, reader] = [pick(instances, 0), pick(instances, 1)];
+      const subject = unique("erin");
+      const make = async (overrides: Partial<SessionRecord>) => {
+        const record = session(overrides);
+        await writer.createSession(record, refreshToken(record.id));
+        return record.id;
+      };
+      const sidA = unique("sid-a");
+      const a1 = await make({ subject, idpSid: sidA });
+      const a2 = await make({ subject, idpSid: sidA });
+      const b = await make({ subject, idpSid: unique("sid-b") });
+      const noSid = await make({ subject });
+      await make({ subject: unique("frank"), idpSid: sidA.replace("a", "z") });
+      const sorted = (ids: string[]) => [...ids].sort();
+      assert.deepEqual(await reader.sessionIdsOf({}), []);
+      assert.deepEqual(sorted(await reader.sessionIdsOf({ idpSid: sidA })), sorted([a1, a2]));
+      assert.deepEqual(sorted(await reader.sessionIdsOf({ subject })), sorted([a1, a2, b, noSid]));
+      assert.deepEqual(
+        sorted(await reader.sessionIdsOf({ subject, idpSid: sidA })),
+        sorted([a1, a2, noSid]),
+      );
+      await writer.revokeSession(a1);
+      assert.deepEqual(await reader.sessionIdsOf({ idpSid: sidA }), [a2], "a revoked one is gone");
+      assert.equal(await reader.revokeSessionsOf({ subject }), 3);
+      assert.deepEqual(await reader.sessionIdsOf({ subject }), []);
+    });
+
+    it("denies sessions on every instance until the entry expires (instant revocation)", async () => {
+      const instances = await stores(Math.max(2, harness.instances));
+      const [writer, reader] = [pick(instances, 0), pick(instances, 1)];
+      const now = nowSeconds();
+      const [denied, also, bystander, brief, extended] = ["a", "b", "c", "d", "e"].map((name) =>
+        unique(`session-${name}`),
+      ) as [string, string, string, string, string];
+      await writer.denySessions([], now + 60);
+      await writer.denySessions([denied, also], now + 60);
+      await writer.denySessions([brief, extended], now + 1);
+      await writer.denySessions([extended], now + 60);
+      assert.equal(await reader.isSessionDenied(denied), true);
+      assert.equal(await reader.isSessionDenied(also), true);
+      assert.equal(await reader.isSessionDenied(bystander), false);
+      assert.equal(await reader.isSessionDenied(brief), true);
+      // The deny-list is apart from the used-once ids, though some backends keep both together.
+      assert.equal(await reader.useOnce(denied, now + 60), true);
+      assert.equal(await reader.isSessionDenied(bystander), false);
+      await new Promise((resolve) => setTimeout(resolve, 2100));
+      assert.equal(await reader.isSessionDenied(brief), false, "expired");
+      assert.equal(await reader.isSessionDenied(extended), true, "denying again moved the expiry");
+      await writer.purgeExpired(nowSeconds());
+      assert.equal(await reader.isSessionDenied(denied), true, "purge keeps live entries");
+    });
+
     it("uses an id once until it expires", async () => {
       const instances = await stores(harness.instances);
       const now = nowSeconds();

@@ -11,7 +11,7 @@ import type { RouterOptions } from "../core/endpoints/index.ts";
 import type { Guard } from "../core/guard.ts";
 import type { AuthResponse } from "../core/http.ts";
 import { OIDCAuth } from "../oidc-auth.ts";
-import { nodeAuthorization, nodeAuthRequest, nodeRequestBody } from "./node-request.ts";
+import { nodeAuthorization, nodeAuthRequest, nodeOrigin, nodeRequestBody } from "./node-request.ts";
 
 declare global {
   namespace Express {
@@ -90,7 +90,7 @@ function toAuthRequest(req: Request) {
 
 function guardMiddleware(guard: Guard): RequestHandler {
   return async (req, res, next) => {
-    const outcome = await guard(nodeAuthorization(req));
+    const outcome = await guard(nodeAuthorization(req), () => nodeOrigin(req));
     if (outcome.kind === "denied") return send(res, outcome.response);
     req.token = outcome.kind === "token" ? outcome.token : undefined;
     next();

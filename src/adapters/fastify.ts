@@ -14,7 +14,7 @@ import type { RouterOptions } from "../core/endpoints/index.ts";
 import type { Guard } from "../core/guard.ts";
 import type { AuthResponse } from "../core/http.ts";
 import { OIDCAuth } from "../oidc-auth.ts";
-import { nodeAuthorization, nodeAuthRequest } from "./node-request.ts";
+import { nodeAuthorization, nodeAuthRequest, nodeOrigin } from "./node-request.ts";
 
 // The plugin only uses the instance it is registered on: fastify itself is
 // not loaded here (types only), so nothing waits at import (README "CommonJS").
@@ -87,7 +87,7 @@ function toAuthRequest(request: FastifyRequest) {
 
 function preHandler(guard: Guard): preHandlerAsyncHookHandler {
   return async (request, reply) => {
-    const outcome = await guard(nodeAuthorization(request.raw));
+    const outcome = await guard(nodeAuthorization(request.raw), () => nodeOrigin(request.raw));
     if (outcome.kind === "denied") return send(reply, outcome.response);
     request.token = outcome.kind === "token" ? outcome.token : undefined;
   };

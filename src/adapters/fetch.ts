@@ -13,12 +13,18 @@ export function authorizationOf(request: Request): string | undefined {
   return request.headers.get("authorization") ?? undefined;
 }
 
+/** The request URL's origin (`https://host[:port]`). */
+export function originOf(request: Request): string {
+  return new URL(request.url).origin;
+}
+
 /** The core's view of a web `Request`. */
 export function toAuthRequest(request: Request): AuthRequest {
   return {
     method: request.method,
     query: new URL(request.url).searchParams,
     authorization: authorizationOf(request),
+    origin: originOf(request),
     contentType: request.headers.get("content-type") ?? undefined,
     body: () => (request.body === null ? "" : chunks(request.body)),
   };
@@ -42,7 +48,7 @@ export async function guardRequest(
   guard: Guard,
   request: Request,
 ): Promise<{ token: IDToken | undefined } | Response> {
-  const outcome = await guard(authorizationOf(request));
+  const outcome = await guard(authorizationOf(request), () => originOf(request));
   if (outcome.kind === "denied") return toResponse(outcome.response);
   return { token: outcome.kind === "token" ? outcome.token : undefined };
 }

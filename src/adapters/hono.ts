@@ -66,6 +66,7 @@ function middleware<T extends IDToken | undefined>(
     const fromNode = authorizationFromNode(c.env);
     const outcome = await guard(
       fromNode === undefined ? authorizationOf(c.req.raw) : (fromNode ?? undefined),
+      () => new URL(c.req.url).origin,
     );
     if (outcome.kind === "denied") return toResponse(outcome.response);
     // Only an optional guard lets a caller through without a token; T admits undefined there.

@@ -12,7 +12,7 @@ import type { RouterOptions } from "../core/endpoints/index.ts";
 import type { Guard } from "../core/guard.ts";
 import type { AuthResponse } from "../core/http.ts";
 import { OIDCAuth } from "../oidc-auth.ts";
-import { nodeAuthorization, nodeAuthRequest, nodeRequestBody } from "./node-request.ts";
+import { nodeAuthorization, nodeAuthRequest, nodeOrigin, nodeRequestBody } from "./node-request.ts";
 
 declare module "koa" {
   interface DefaultState {
@@ -73,7 +73,7 @@ function toAuthRequest(ctx: Context) {
 
 function middleware(guard: Guard): Middleware {
   return async (ctx, next) => {
-    const outcome = await guard(nodeAuthorization(ctx.req));
+    const outcome = await guard(nodeAuthorization(ctx.req), () => nodeOrigin(ctx.req));
     if (outcome.kind === "denied") return send(ctx, outcome.response);
     ctx.state.token = outcome.kind === "token" ? outcome.token : undefined;
     await next();

@@ -19,9 +19,23 @@ export function nodeAuthRequest(
     method: req.method ?? "GET",
     query: new URLSearchParams(queryStart < 0 ? "" : url?.slice(queryStart + 1)),
     authorization: nodeAuthorization(req),
+    origin: nodeOrigin(req),
     contentType: req.headers["content-type"],
     body,
   };
+}
+
+/**
+ * The origin the client addressed: the socket's scheme and the `Host`
+ * header. Forwarded headers are not trusted; behind a reverse proxy,
+ * `proxy` (or `resource`) says the public URL instead (README "Protected
+ * resource metadata").
+ */
+export function nodeOrigin(req: Pick<IncomingMessage, "headers" | "socket">): string | undefined {
+  const host = req.headers.host;
+  if (host === undefined) return undefined;
+  const encrypted = (req.socket as { encrypted?: boolean } | undefined)?.encrypted === true;
+  return `${encrypted ? "https" : "http"}://${host}`;
 }
 
 /**

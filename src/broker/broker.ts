@@ -25,6 +25,7 @@ import type { TokenResponseBody } from "../core/token-response.ts";
 import { userinfoFields, usernameClaim, usernameOf } from "../core/userinfo-fields.ts";
 import { RotationConflictError, withCallTimeout } from "../stores/common.ts";
 import type { BrokerStore } from "../stores/types.ts";
+import { SessionDenyList } from "./deny-list.ts";
 import { TrustedPeers } from "./federation.ts";
 import { BrokerKeys } from "./keys.ts";
 import { BrokerLifecycle } from "./lifecycle.ts";
@@ -51,6 +52,8 @@ export class Broker implements TokenMode {
   private readonly idp: IdentityProvider;
   private issuerUrl: string | undefined;
   private readonly verifyOptions = new Map<string, JWTVerifyOptions>();
+  /** Instant revocation, when `brokerInstantRevocation` is on (deny-list.ts). */
+  readonly sessionRevoked: ((claims: IDToken) => boolean | Promise<boolean>) | undefined;
 
   constructor(
     private readonly settings: ResolvedBrokerOptions,
@@ -66,9 +69,20 @@ export class Broker implements TokenMode {
     const logger = options.logger;
     this.options = options;
     this.idp = idp;
-    this.store = new Lazy(() => this.openStore(), NETWORK_BACKOFF);
     this.outage = new StoreOutage(logger);
     const store = () => this.storeOrUnavailable();
+    const denyList = settings.instantRevocation
+      ? new SessionDenyList(store, {
+          recheckMs: settings.revocationCheckSeconds * 1000,
+          denySeconds: settings.accessTokenSeconds + options.clockToleranceSeconds,
+          logger,
+        })
+      : undefined;
+    this.store = new Lazy(async () => {
+      const opened = await this.openStore();
+      return denyList?.watching(opened) ?? opened;
+    }, NETWORK_BACKOFF);
+    this.sessionRevoked = denyList && ((claims) => denyList.revoked(claims));
     this.keys = new BrokerKeys(store, {
       alg: settings.signingAlg,
       rotationSeconds: settings.keyRotationSeconds,

@@ -53,6 +53,14 @@ export interface BrokerOptions {
    * least 16 characters. Default none: every introspection call is a 401.
    */
   brokerIntrospectionClients?: Array<{ clientId: string; clientSecret: string }>;
+  /**
+   * Instant revocation (README "Instant revocation"): a revoked session's
+   * access tokens stop working at every instance sharing the store within
+   * `brokerRevocationCheckSeconds`, instead of at their `exp`. Default false.
+   */
+  brokerInstantRevocation?: boolean;
+  /** How often each instance asks the store again whether a session it accepts was revoked. Default 5. */
+  brokerRevocationCheckSeconds?: number;
 }
 
 export type BrokerSigningAlg = "RS256" | "ES256" | "EdDSA";
@@ -73,6 +81,8 @@ export const BROKER_OPTION_NAMES = {
   brokerSessionSeconds: true,
   refreshGraceSeconds: true,
   brokerIntrospectionClients: true,
+  brokerInstantRevocation: true,
+  brokerRevocationCheckSeconds: true,
 } as const satisfies Record<keyof BrokerOptions, true>;
 
 export type ResolvedBrokerOptions = ReturnType<typeof resolveBrokerOptions>;
@@ -161,6 +171,11 @@ export function resolveBrokerOptions(options: BrokerOptions) {
     sessionSeconds: positive(options.brokerSessionSeconds ?? 30 * 86_400, "brokerSessionSeconds"),
     refreshGraceSeconds: nonNegative(options.refreshGraceSeconds ?? 5, "refreshGraceSeconds"),
     introspectionClients: introspectionClients(options.brokerIntrospectionClients),
+    instantRevocation: boolean(options.brokerInstantRevocation ?? false, "brokerInstantRevocation"),
+    revocationCheckSeconds: positive(
+      options.brokerRevocationCheckSeconds ?? 5,
+      "brokerRevocationCheckSeconds",
+    ),
   };
 }
 

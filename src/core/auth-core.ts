@@ -16,6 +16,7 @@ import { IdentityProvider } from "./idp.ts";
 import { type CoreOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
 import { PassthroughMode } from "./passthrough.ts";
 import { RedirectPolicy } from "./redirects.ts";
+import { ProtectedResource } from "./resource-metadata.ts";
 import { LoginStateSealer, MemoryUsedOnceRegistry } from "./state.ts";
 import type { TokenMode } from "./token-mode.ts";
 
@@ -46,6 +47,7 @@ export class AuthCore {
   readonly #context: EndpointContext;
   readonly #bearer: BearerCheck;
   readonly #basePath: BasePath;
+  readonly #resource: ProtectedResource;
 
   constructor(options: CoreOptions, plugin?: ModePlugin) {
     const resolved = resolveOptions(options, plugin?.optionNames);
@@ -57,7 +59,8 @@ export class AuthCore {
       plugin?.create({ options: resolved, idp, secrets, secretsFrom, basePath: this.#basePath }) ??
       new PassthroughMode(idp, idpTokens, resolved.logger);
     this.#options = resolved;
-    this.#bearer = new BearerCheck((token) => mode.verify(token), resolved);
+    this.#resource = new ProtectedResource(resolved, this.#basePath);
+    this.#bearer = new BearerCheck((token) => mode.verify(token), resolved, mode.sessionRevoked);
     this.#context = {
       options: resolved,
       idp,
@@ -69,6 +72,7 @@ export class AuthCore {
         mode.usedOnce ?? new MemoryUsedOnceRegistry(),
       ),
       redirects: new RedirectPolicy(resolved.allowedRedirectUris),
+      resource: this.#resource,
       verifyBearer: (authorization) => this.#bearer.claims(authorization),
     };
     warnAboutDefaults(resolved, secretsFrom, this.#context.redirects);
@@ -105,8 +109,13 @@ export class AuthCore {
   /** A guard for `required()` (optional false) or `optional()` (true), compiled once. */
   guard(requirement: Requirement = {}, optional = false): Guard {
     const logger = this.#options.logger;
-    return createGuard(this.#bearer, requirement, this.#options, optional, (error) =>
-      asAuthError(error, logger),
+    return createGuard(
+      this.#bearer,
+      requirement,
+      this.#options,
+      optional,
+      (error) => asAuthError(error, logger),
+      (origin) => this.#resource.metadataUrl(origin),
     );
   }
 }

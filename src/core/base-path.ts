@@ -26,6 +26,12 @@ export class BasePath {
     return wanted;
   }
 
+  /** The router prefix (`""` for none), fixed from now on. */
+  get prefix(): string {
+    this.fixed ??= "";
+    return this.fixed;
+  }
+
   /** The public URL of the auth routes (`proxy` joined with the prefix), or undefined without `proxy`. */
   get publicUrl(): string | undefined {
     this.fixed ??= "";

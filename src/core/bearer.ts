@@ -7,13 +7,16 @@
  * for the whole token (fast-verify.ts); jose decides everything else.
  * Whatever goes wrong while checking a token is a 401, never a 500: a key
  * jose refuses to use (an RSA key under 2048 bits, a malformed EC key in the
- * IdP's or a peer's JWKS) included.
+ * IdP's or a peer's JWKS) included. Tokens that are not JWTs, or not meant
+ * for the app to parse, go to the IdP's introspection endpoint instead when
+ * `idpAccessTokens` says so (introspection.ts).
  */
 import { type JWTVerifyGetKey, type JWTVerifyOptions, errors as joseErrors, jwtVerify } from "jose";
 import type { IDToken } from "./claims.ts";
 import { AuthError, unauthorized, unavailable } from "./errors.ts";
 import { canonicalSegments, fastVerify } from "./fast-verify.ts";
 import type { IdentityProvider } from "./idp.ts";
+import { IntrospectionCheck } from "./introspection.ts";
 import { fetchJwks, KeysUnavailable, noteVerifiedWith, RefreshingKeySet } from "./keyset.ts";
 import { Lazy, NETWORK_BACKOFF } from "./lazy.ts";
 import { describeError } from "./log.ts";
@@ -36,8 +39,12 @@ export interface VerifierSettings {
 
 export class TokenVerifier {
   private readonly settings: Lazy<VerifierSettings>;
+  /** Asks the IdP about tokens that are not to be verified as JWTs (`idpAccessTokens`). */
+  private readonly introspection: IntrospectionCheck | undefined;
 
   constructor(idp: IdentityProvider, options: ResolvedOptions) {
+    this.introspection =
+      options.idpAccessTokens === "jwt" ? undefined : new IntrospectionCheck(idp, options);
     const timing = { cooldownMs: options.jwksCooldownMs, maxAgeMs: options.jwksMaxAgeMs };
     const logFailure = (error: unknown) =>
       options.logger.error(`Fetching the IdP's JWKS failed: ${describeError(error)}`);
@@ -65,6 +72,7 @@ export class TokenVerifier {
 
   /** The token's claims, or an AuthError: 401 for a bad token, 503 when keys cannot be had. */
   async verify(token: string): Promise<IDToken> {
+    if (this.introspection?.handles(token)) return this.introspection.claims(token);
     const settings = this.settings.current ?? (await this.loadSettings());
     return verifyJwt(token, settings.keys.getKey, settings.verifyOptions);
   }

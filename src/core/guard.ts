@@ -6,10 +6,11 @@
  */
 import { bearerToken } from "./bearer.ts";
 import { compileRequirement, type IDToken, type Requirement, unmetRequirement } from "./claims.ts";
-import { type AuthError, badRequest, forbidden, missingToken } from "./errors.ts";
+import { type AuthError, badRequest, forbidden, missingToken, unauthorized } from "./errors.ts";
 import { type AuthResponse, errorResponse } from "./http.ts";
 import { keyRemovalEpoch } from "./keyset.ts";
 import type { ResolvedOptions } from "./options.ts";
+import { type RequestOrigin, withResourceMetadata } from "./resource-metadata.ts";
 import { TokenCache } from "./token-cache.ts";
 
 /** What a guard decided about one request. */
@@ -18,7 +19,14 @@ export type GuardOutcome =
   | { kind: "anonymous" }
   | { kind: "denied"; response: AuthResponse };
 
-export type Guard = (authorization: string | undefined) => Promise<GuardOutcome>;
+/**
+ * Checks one request's `Authorization` value; `origin` gives the request's
+ * origin, read only for a 401's `resource_metadata` (RFC 9728 §5.1).
+ */
+export type Guard = (
+  authorization: string | undefined,
+  origin?: RequestOrigin,
+) => Promise<GuardOutcome>;
 
 const ANONYMOUS: GuardOutcome = Object.freeze({ kind: "anonymous" });
 
@@ -29,6 +37,8 @@ export class BearerCheck {
   constructor(
     private readonly verify: (token: string) => Promise<IDToken>,
     options: ResolvedOptions,
+    /** The token mode's revocation check, read on every request (see `TokenMode.sessionRevoked`). */
+    private readonly sessionRevoked?: (claims: IDToken) => boolean | Promise<boolean>,
   ) {
     this.cache =
       options.tokenCacheSize > 0
@@ -48,7 +58,14 @@ export class BearerCheck {
    */
   cached(authorization: string): IDToken | undefined {
     const key = this.cache?.hash(authorization);
-    return typeof key === "string" ? this.cache?.get(key) : undefined;
+    const claims = typeof key === "string" ? this.cache?.get(key) : undefined;
+    if (claims === undefined || this.sessionRevoked === undefined) return claims;
+    // Only a session known locally to be live passes here; any other goes the slow way (`claims`),
+    // which awaits the same store call (a failure is answered there, not left unhandled here).
+    const revoked = this.sessionRevoked(claims);
+    if (revoked === false) return claims;
+    if (revoked !== true) revoked.catch(() => {});
+    return undefined;
   }
 
   /**
@@ -56,6 +73,14 @@ export class BearerCheck {
    * missing or malformed token, 400 for repeated `Authorization` headers.
    */
   async claims(authorization: string | undefined): Promise<IDToken> {
+    const claims = await this.verifiedClaims(authorization);
+    if (this.sessionRevoked !== undefined && (await this.sessionRevoked(claims))) {
+      throw unauthorized("The session of this token has ended; log in again.");
+    }
+    return claims;
+  }
+
+  private async verifiedClaims(authorization: string | undefined): Promise<IDToken> {
     // Repeated headers arrive joined with a comma (RFC 9110 §5.3), which no b64token holds (RFC 6750 §2.1).
     if (authorization?.includes(","))
       throw badRequest("Send one Authorization header, not several.");
@@ -83,25 +108,33 @@ export function createGuard(
   options: ResolvedOptions,
   optional: boolean,
   toAuthError: (error: unknown) => AuthError,
+  metadataUrl: (origin: RequestOrigin | undefined) => string | undefined,
 ): Guard {
   const compiled = compileRequirement(requirement, options.claims);
   // optional() lets a caller without acceptable credentials through; a bad request or an outage it does not.
-  const refuse = (error: AuthError): GuardOutcome =>
-    optional && (error.status === 401 || error.status === 403)
-      ? ANONYMOUS
-      : { kind: "denied", response: errorResponse(error) };
-  return async (authorization) => {
-    if (authorization === undefined) return optional ? ANONYMOUS : refuse(missingToken());
+  const refusal = (error: AuthError, origin: RequestOrigin | undefined): GuardOutcome => {
+    if (optional && (error.status === 401 || error.status === 403)) return ANONYMOUS;
+    const response = errorResponse(error);
+    const challenge = response.headers["www-authenticate"];
+    if (challenge !== undefined) {
+      response.headers["www-authenticate"] = withResourceMetadata(challenge, metadataUrl(origin));
+    }
+    return { kind: "denied", response };
+  };
+  return async (authorization, origin) => {
+    if (authorization === undefined) return optional ? ANONYMOUS : refusal(missingToken(), origin);
     // The hot path: a token verified before costs one hash and one lookup, and no await here.
     let claims = bearer.cached(authorization);
     if (claims === undefined) {
       try {
         claims = await bearer.claims(authorization);
       } catch (error) {
-        return refuse(toAuthError(error));
+        return refusal(toAuthError(error), origin);
       }
     }
     const unmet = unmetRequirement(claims, compiled);
-    return unmet === undefined ? { kind: "token", token: claims } : refuse(forbidden(unmet));
+    return unmet === undefined
+      ? { kind: "token", token: claims }
+      : refusal(forbidden(unmet), origin);
   };
 }

@@ -11,6 +11,8 @@ export interface AuthRequest {
   query: URLSearchParams;
   /** The `Authorization` header, if any. */
   authorization: string | undefined;
+  /** The request's origin (`https://host[:port]`), when the adapter knows it (RFC 9728 metadata). */
+  origin?: string;
   /** The `Content-Type` header, if any. */
   contentType: string | undefined;
   /**

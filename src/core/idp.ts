@@ -120,6 +120,24 @@ export class IdentityProvider {
     });
   }
 
+  /**
+   * RFC 7662 §2.1: asks the IdP about a token, authenticated with the app's
+   * client credentials (the same method as at the token endpoint).
+   */
+  introspect(token: string): Promise<client.IntrospectionResponse> {
+    return this.call("token introspection", (config) => {
+      if (!config.serverMetadata().introspection_endpoint) {
+        const url = loggableUrl(this.options.discoveryUrl);
+        this.options.logger.error(
+          `The discovery document at ${url} names no introspection_endpoint, so opaque access tokens cannot be checked; set idpAccessTokens to "jwt" or enable introspection at the IdP`,
+          { url, missing: ["introspection_endpoint"] },
+        );
+        throw unavailable("The identity provider offers no token introspection.");
+      }
+      return client.tokenIntrospection(config, token, { token_type_hint: "access_token" });
+    });
+  }
+
   userinfo(accessToken: string, subject: string): Promise<client.UserInfoResponse> {
     return this.call("userinfo", (config) => client.fetchUserInfo(config, accessToken, subject));
   }

@@ -87,6 +87,15 @@ export function noteVerifiedWith(claims: object, key: unknown): void {
 }
 
 /**
+ * Records that `claims` may be trusted until `untilMs` at most (an
+ * introspection answer's age bound, see introspection.ts), so the token
+ * cache keeps them no longer.
+ */
+export function noteTrustedUntil(claims: object, untilMs: number): void {
+  claimsTrustedUntil.set(claims, Math.min(untilMs, keysTrustedUntil(claims)));
+}
+
+/**
  * Until when (`Date.now()` milliseconds) the key that verified `claims`
  * counts as current: its key set's load start plus the maximum age. Infinite
  * for claims verified with keys of no `RefreshingKeySet`.

@@ -31,6 +31,13 @@ export interface CoreOptions {
   jwksUri?: string;
   /** Override of the issuer from discovery: the `iss` tokens must carry (the IdP's public URL). */
   issuer?: string;
+  /**
+   * The resource identifier of the app's protected routes, published in
+   * their RFC 9728 metadata (README "Protected resource metadata"). Default:
+   * `proxy` joined with the router prefix, or without `proxy` the request's
+   * origin joined with it.
+   */
+  resource?: string;
   /** Names the app, e.g. for the default broker store location. Default `"ts-oidc-auth"`. */
   appName?: string;
   /**
@@ -73,6 +80,22 @@ export interface CoreOptions {
    * after the fetch of the keys that verified it). Default 60000.
    */
   tokenCacheMaxAgeMs?: number;
+  /**
+   * How bearer tokens from the IdP are checked (README "Opaque access
+   * tokens"): `"jwt"` (default) verifies them as JWTs against the IdP's
+   * JWKS; `"introspection"` asks the IdP's RFC 7662 introspection endpoint
+   * about each one; `"auto"` verifies JWTs and introspects any other token.
+   * Broker mode's own tokens are always verified as JWTs. Introspection
+   * authenticates with the client credentials, so it needs `clientSecret`.
+   */
+  idpAccessTokens?: IdpAccessTokenCheck;
+  /**
+   * Longest time an introspection answer is used, in milliseconds: an
+   * active one never past the token's `exp`, an inactive one at most 5 s.
+   * Default 30000. This bounds how long a token revoked at the IdP still
+   * passes.
+   */
+  introspectionMaxAgeMs?: number;
   /** Lifetime of a login (from `/login` to the code exchange) in seconds. Default 600. */
   loginTimeoutSeconds?: number;
   /** Largest request body accepted, in bytes. Default 16384. */
@@ -85,6 +108,10 @@ export interface CoreOptions {
    */
   logger?: Logger;
 }
+
+/** See `CoreOptions.idpAccessTokens`. */
+export type IdpAccessTokenCheck = "jwt" | "introspection" | "auto";
+const IDP_ACCESS_TOKEN_CHECKS: readonly IdpAccessTokenCheck[] = ["jwt", "introspection", "auto"];
 
 export const ASYMMETRIC_ALGORITHMS = [
   "RS256",
@@ -125,6 +152,7 @@ export const CORE_OPTION_NAMES = {
   timeoutMs: true,
   jwksUri: true,
   issuer: true,
+  resource: true,
   appName: true,
   allowedRedirectUris: true,
   secret: true,
@@ -134,6 +162,8 @@ export const CORE_OPTION_NAMES = {
   jwksMaxAgeMs: true,
   tokenCacheSize: true,
   tokenCacheMaxAgeMs: true,
+  idpAccessTokens: true,
+  introspectionMaxAgeMs: true,
   loginTimeoutSeconds: true,
   maxBodyBytes: true,
   logger: true,
@@ -183,6 +213,7 @@ export function resolveOptions(options: CoreOptions, otherNames: readonly string
     timeoutMs: positive(options.timeoutMs ?? 10_000, "timeoutMs"),
     jwksUri: options.jwksUri === undefined ? undefined : httpUrl(options.jwksUri, "jwksUri"),
     issuer: options.issuer === undefined ? undefined : nonEmptyString(options.issuer, "issuer"),
+    resource: options.resource === undefined ? undefined : resourceIdentifier(options.resource),
     appName: nonEmptyString(options.appName ?? "ts-oidc-auth", "appName"),
     allowedRedirectUris:
       options.allowedRedirectUris === undefined
@@ -200,10 +231,42 @@ export function resolveOptions(options: CoreOptions, otherNames: readonly string
     jwksMaxAgeMs: positive(options.jwksMaxAgeMs ?? 600_000, "jwksMaxAgeMs"),
     tokenCacheSize: count(options.tokenCacheSize ?? 10_000, "tokenCacheSize"),
     tokenCacheMaxAgeMs: positive(options.tokenCacheMaxAgeMs ?? 60_000, "tokenCacheMaxAgeMs"),
+    idpAccessTokens: idpAccessTokenCheck(options.idpAccessTokens, options.clientSecret),
+    introspectionMaxAgeMs: positive(
+      options.introspectionMaxAgeMs ?? 30_000,
+      "introspectionMaxAgeMs",
+    ),
     loginTimeoutSeconds: positive(options.loginTimeoutSeconds ?? 600, "loginTimeoutSeconds"),
     maxBodyBytes: positive(options.maxBodyBytes ?? 16_384, "maxBodyBytes"),
     logger: logger(options.logger ?? consoleLogger),
   };
+}
+
+/** RFC 9728 §1.2: an https (or, for development, http) URL without a fragment. */
+function resourceIdentifier(value: unknown): string {
+  const url = httpUrl(value, "resource");
+  if (url.hash !== "" || String(value).includes("#")) {
+    throw new ConfigurationError("resource", "expected a URL without a fragment");
+  }
+  return url.href.replace(/\/$/, url.pathname === "/" ? "" : "/");
+}
+
+/** RFC 7662 §2.1: the introspection endpoint wants an authenticated caller, so a confidential client. */
+function idpAccessTokenCheck(value: unknown, clientSecret: unknown): IdpAccessTokenCheck {
+  const check = value ?? "jwt";
+  if (!IDP_ACCESS_TOKEN_CHECKS.includes(check as IdpAccessTokenCheck)) {
+    throw new ConfigurationError(
+      "idpAccessTokens",
+      `expected "jwt", "introspection" or "auto", got ${kindOf(value)}`,
+    );
+  }
+  if (check !== "jwt" && clientSecret === undefined) {
+    throw new ConfigurationError(
+      "idpAccessTokens",
+      "introspection authenticates with the client credentials (RFC 7662 §2.1): configure clientSecret",
+    );
+  }
+  return check as IdpAccessTokenCheck;
 }
 
 function logger(value: unknown): ResolvedLogger {

@@ -76,6 +76,15 @@ async function webHash(token: string): Promise<string> {
   return String.fromCharCode(...digest);
 }
 
+/**
+ * The SHA-256 of a whole token (or `Authorization` value) as a cache key:
+ * synchronous once `node:crypto` is loaded, Web Crypto until then.
+ */
+export function tokenHash(text: string): string | Promise<string> {
+  loadNodeCrypto();
+  return (nodeHash ?? syncHash() ?? webHash)(text);
+}
+
 export class TokenCache {
   private readonly entries = new Map<string, Entry>();
   private readonly maxEntries: number;

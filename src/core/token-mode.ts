@@ -93,6 +93,12 @@ export interface TokenMode {
   revoke(token: string): Promise<void>;
   /** The claims /userinfo answers from: the token's own, completed where the mode can. */
   userClaims(claims: IDToken, accessToken: string): Promise<Record<string, unknown>>;
+  /**
+   * Whether the session of verified claims has ended (instant revocation,
+   * README "Instant revocation"): synchronous while the answer is known
+   * locally. Absent when the mode does not check.
+   */
+  sessionRevoked?: ((claims: IDToken) => boolean | Promise<boolean>) | undefined;
   /** Keys and metadata to serve; absent when the mode publishes none. */
   publication?: Publication;
   /** Revocation, introspection and back-channel logout; absent when the mode keeps no sessions. */

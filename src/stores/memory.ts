@@ -240,6 +240,24 @@ export class MemoryBrokerStore implements BrokerStore {
     // Tokens of a session that expired are useless even before their own expiry.
     this.tokens.deleteWhere((token) => !this.sessions.has(token.sessionId, now));
   }
+
+  /** Instant revocation's deny-list (README "Instant revocation"). */
+  private readonly deniedSessions = new ExpiringMap<{ expiresAt: number }>();
+
+  async denySessions(ids: readonly string[], expiresAt: number): Promise<void> {
+    const now = nowSeconds();
+    for (const id of ids) this.deniedSessions.set(id, { expiresAt }, now);
+  }
+
+  async isSessionDenied(id: string): Promise<boolean> {
+    return this.deniedSessions.has(id, nowSeconds());
+  }
+
+  async sessionIdsOf(who: { subject?: string; idpSid?: string }): Promise<string[]> {
+    return [...this.sessions.values(nowSeconds())]
+      .filter((session) => sessionMatches(session, who))
+      .map((session) => session.id);
+  }
 }
 
 /** The record as the interface defines it, without the chain link. */

@@ -326,6 +326,46 @@ export class MongoDBBrokerStore implements BrokerStore {
     await sessions.deleteMany({ id: { $in: expiredIds } });
     await usedIds.deleteMany({ expiresAt: { $lte: now } });
   }
+
+  /** Instant revocation's deny-list, in the used-ids collection (TTL-expired) under its own prefix. */
+  async denySessions(ids: readonly string[], expiresAt: number): Promise<void> {
+    if (ids.length === 0) return;
+    const { usedIds } = await this.collections();
+    await usedIds.bulkWrite(
+      ids.map((id) => ({
+        updateOne: {
+          filter: { key: deniedSessionKey(id) },
+          update: { $set: { expiresAt, expireAt: expireAt(expiresAt) } },
+          upsert: true,
+        },
+      })),
+    );
+  }
+
+  async isSessionDenied(id: string): Promise<boolean> {
+    const { usedIds } = await this.collections();
+    const found = await usedIds.findOne(
+      { key: deniedSessionKey(id), expiresAt: { $gt: nowSeconds() } },
+      { projection: { _id: 1 } },
+    );
+    return found !== null;
+  }
+
+  async sessionIdsOf(who: { subject?: string; idpSid?: string }): Promise<string[]> {
+    const { subject, idpSid } = who;
+    if (subject === undefined && idpSid === undefined) return [];
+    const filter: Filter<SessionRecord & Expiring> =
+      subject === undefined
+        ? { idpSid }
+        : idpSid === undefined
+          ? { subject }
+          : { subject, $or: [{ idpSid }, { idpSid: { $exists: false } }] };
+    const { sessions } = await this.collections();
+    const found = await sessions
+      .find({ ...filter, expiresAt: { $gt: nowSeconds() } }, { projection: { id: 1 } })
+      .toArray();
+    return found.map((session) => session.id);
+  }
 }
 
 /** A unique-index violation means another writer got there first: not an error here. */
@@ -341,4 +381,9 @@ async function ignoreDuplicateKey<T extends Document>(operation: Promise<T>): Pr
 /** The holder's claim on a token: claimed at that time and not completed. */
 function claimFilter(claim: RefreshClaim): Filter<RefreshTokenRecord> {
   return { hash: claim.hash, consumedAt: claim.claimedAt, successor: null };
+}
+
+/** The deny-list's keys in the used-ids collection, apart from login states and logout tokens. */
+function deniedSessionKey(sessionId: string): string {
+  return `denied-session.${sessionId}`;
 }

@@ -28,6 +28,7 @@ import {
   ROTATION_SESSION_GONE,
   RotationConflictError,
   requireOneOf,
+  sessionMatches,
 } from "./common.ts";
 import type {
   BrokerStore,
@@ -522,4 +523,39 @@ export class RedisBrokerStore implements BrokerStore {
 
   /** Redis expires sessions, tokens and used-once ids by itself. */
   async purgeExpired(_now: number): Promise<void> {}
+
+  /** Instant revocation's deny-list: one key per session, expiring with Redis's own TTL. */
+  async denySessions(ids: readonly string[], expiresAt: number): Promise<void> {
+    const ttlMs = expiresAt * 1000 - Date.now();
+    if (ids.length === 0 || ttlMs <= 0) return;
+    const pipeline = (await this.redis()).pipeline();
+    for (const id of ids) pipeline.set(this.key("denied-session", id), "1", "PX", ttlMs);
+    const results = await pipeline.exec();
+    const failed = results?.find(([error]) => error !== null)?.[0];
+    if (failed) throw failed;
+  }
+
+  async isSessionDenied(id: string): Promise<boolean> {
+    return (await (await this.redis()).exists(this.key("denied-session", id))) === 1;
+  }
+
+  /** The index set of the subject (or IdP session), filtered by each session's own fields. */
+  async sessionIdsOf(who: { subject?: string; idpSid?: string }): Promise<string[]> {
+    const { subject, idpSid } = who;
+    if (subject === undefined && idpSid === undefined) return [];
+    const client = await this.redis();
+    const index =
+      subject === undefined
+        ? this.key("sid-sessions", idpSid)
+        : this.key("subject-sessions", subject);
+    const ids = await client.smembers(index);
+    const matching: string[] = [];
+    for (const id of ids) {
+      const [owner, sid] = await client.hmget(this.key("session", id), "subject", "idpSid");
+      if (owner === null || owner === undefined) continue;
+      const session = { subject: owner, ...(sid === null ? {} : { idpSid: sid }) };
+      if (sessionMatches(session, who)) matching.push(id);
+    }
+    return matching;
+  }
 }

@@ -628,4 +628,53 @@ export class SqlBrokerStore implements BrokerStore {
     });
     await db.run({ text: `DELETE FROM ${usedIds} WHERE expires_at <= ?`, params: [now] });
   }
+
+  /**
+   * Instant revocation's deny-list (README "Instant revocation") lives in
+   * the used-ids table, which already keeps ids with an expiry and is
+   * purged with it, under its own prefix: no schema change.
+   */
+  async denySessions(ids: readonly string[], expiresAt: number): Promise<void> {
+    if (ids.length === 0) return;
+    const db = await this.db();
+    const upsert = this.dialect.upsertSuffix("id", ["expires_at"]);
+    for (const id of ids) {
+      await db.run({
+        text: `INSERT INTO ${this.t.usedIds} (id, expires_at) VALUES (?, ?)${upsert}`,
+        params: [deniedSessionKey(id), expiresAt],
+      });
+    }
+  }
+
+  async isSessionDenied(id: string): Promise<boolean> {
+    const found = await this.selectOne(
+      `SELECT 1 AS denied FROM ${this.t.usedIds} WHERE id = ? AND expires_at > ?`,
+      [deniedSessionKey(id), nowSeconds()],
+      () => true,
+    );
+    return found === true;
+  }
+
+  async sessionIdsOf(who: { subject?: string; idpSid?: string }): Promise<string[]> {
+    const { subject, idpSid } = who;
+    if (subject === undefined && idpSid === undefined) return [];
+    const [where, params]: [string, SqlValue[]] =
+      subject === undefined
+        ? ["o.idp_sid = ?", [idpSid ?? ""]]
+        : idpSid === undefined
+          ? ["o.subject = ?", [subject]]
+          : ["o.subject = ? AND (o.idp_sid = ? OR o.idp_sid IS NULL)", [subject, idpSid]];
+    const { rows } = await (await this.db()).run({
+      text:
+        `SELECT o.session_id FROM ${this.t.owners} o JOIN ${this.t.sessions} s ` +
+        `ON s.id = o.session_id WHERE ${where} AND s.expires_at > ?`,
+      params: [...params, nowSeconds()],
+    });
+    return rows.map((row) => asText(row.session_id));
+  }
+}
+
+/** The deny-list's ids in the used-ids table, apart from login states and logout tokens. */
+function deniedSessionKey(sessionId: string): string {
+  return `denied-session.${sessionId}`;
 }

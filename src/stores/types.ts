@@ -144,4 +144,16 @@ export interface BrokerStore {
 
   /** Deletes expired sessions, tokens and used-once ids (stores without native TTL). */
   purgeExpired(now: number): Promise<void>;
+
+  /**
+   * Instant revocation (README "Instant revocation"): puts sessions on the
+   * shared deny-list until `expiresAt` (the longest life of their access
+   * tokens), so that every instance refuses their tokens. Denying again
+   * moves the expiry.
+   */
+  denySessions(ids: readonly string[], expiresAt: number): Promise<void>;
+  /** Whether a session is on the deny-list (and its entry has not expired). */
+  isSessionDenied(id: string): Promise<boolean>;
+  /** The ids of the live sessions `revokeSessionsOf(who)` would delete now (same rules). */
+  sessionIdsOf(who: { subject?: string; idpSid?: string }): Promise<string[]>;
 }

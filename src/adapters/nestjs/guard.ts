@@ -10,7 +10,7 @@ import type { AuthCore } from "../../core/auth-core.ts";
 import type { IDToken, Requirement } from "../../core/claims.ts";
 import type { Guard } from "../../core/guard.ts";
 import type { AuthResponse } from "../../core/http.ts";
-import { nodeAuthorization } from "../node-request.ts";
+import { nodeAuthorization, nodeOrigin } from "../node-request.ts";
 import { common, core } from "./peers.ts";
 
 const { applyDecorators, createParamDecorator, HttpException, Inject, Injectable } = common;
@@ -53,7 +53,10 @@ export class OIDCAuthGuard implements CanActivate {
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const http = context.switchToHttp();
     const request = http.getRequest<GuardedRequest>();
-    const outcome = await this.guardFor(context)(nodeAuthorization(request.raw ?? request));
+    const node = request.raw ?? request;
+    const outcome = await this.guardFor(context)(nodeAuthorization(node), () =>
+      nodeOrigin(node as IncomingMessage),
+    );
     if (outcome.kind === "denied") throw this.refusal(http.getResponse(), outcome.response);
     request.token = outcome.kind === "token" ? outcome.token : undefined;
     return true;

@@ -8,6 +8,7 @@ import { type AuthRequest, type AuthResponse, errorResponse } from "../http.ts";
 import { describeError, type Logger } from "../log.ts";
 import { ConfigurationError } from "../options.ts";
 import { DEFAULT_PATHS, METADATA_PATHS } from "../paths.ts";
+import { RESOURCE_METADATA_PATH } from "../resource-metadata.ts";
 import type { TokenMode } from "../token-mode.ts";
 import { backchannelLogout } from "./backchannel-logout.ts";
 import { callback } from "./callback.ts";
@@ -18,11 +19,12 @@ import { jwks } from "./jwks.ts";
 import { login } from "./login.ts";
 import { logout } from "./logout.ts";
 import { metadata } from "./metadata.ts";
+import { resourceMetadata } from "./resource-metadata.ts";
 import { revocation } from "./revocation.ts";
 import { token } from "./token.ts";
 import { userinfo } from "./userinfo.ts";
 
-export type EndpointName = keyof typeof DEFAULT_PATHS | "jwks";
+export type EndpointName = keyof typeof DEFAULT_PATHS | "jwks" | "resourceMetadata";
 
 /** Paths of the auth router; each can be renamed, or switched off with `null`. */
 export interface RouterOptions {
@@ -42,6 +44,8 @@ export interface RouterOptions {
   backchannelLogout?: string | null;
   /** Broker mode only; default `brokerJwksPath`. */
   jwks?: string | null;
+  /** RFC 9728 protected resource metadata; default `/.well-known/oauth-protected-resource`. */
+  resourceMetadata?: string | null;
 }
 
 export interface Route {
@@ -95,6 +99,12 @@ export function routesOf(context: EndpointContext, router: RouterOptions): Route
     routes.push(route(name, method, path, endpoint));
   }
   const { publication } = context.mode;
+  const resourcePath = router.resourceMetadata ?? RESOURCE_METADATA_PATH;
+  if (router.resourceMetadata !== null) {
+    const published = { ...paths, ...(router.jwks ? { jwks: router.jwks } : {}) };
+    routes.push(route("resourceMetadata", "GET", resourcePath, resourceMetadata(published)));
+    context.resource.markServed(resourcePath);
+  }
   if (publication === undefined) return routes;
   const jwksPath = router.jwks === undefined ? publication.jwksPath : router.jwks;
   if (jwksPath !== null) routes.push(route("jwks", "GET", jwksPath, jwks(publication)));
