@@ -38,5 +38,11 @@ const app = await startBrokerApp(() => ({
 }));
 console.log(JSON.stringify({ url: app.url }));
 process.once("SIGTERM", () => {
-  app.close().then(() => process.exit(0));
+  app.close().then(
+    () => process.exit(0),
+    (error: unknown) => {
+      console.error(`close failed: ${String(error)}`);
+      process.exit(1);
+    },
+  );
 });

@@ -36,14 +36,15 @@ export function spawnInstance(env: Record<string, string>): Promise<InstanceProc
   });
 }
 
-/** Stops every instance still running (SIGTERM) and waits for it to exit. */
+/** Stops every instance still running: SIGTERM, then SIGKILL for one that has not exited within 5 s. */
 export async function stopInstances(instances: readonly { child: ChildProcess }[]): Promise<void> {
   await Promise.all(
     instances.map(({ child }) => {
       if (child.exitCode !== null || child.signalCode !== null) return undefined;
       const exited = new Promise((resolve) => child.once("exit", resolve));
       child.kill("SIGTERM");
-      return exited;
+      const stubborn = setTimeout(() => child.kill("SIGKILL"), 5000);
+      return exited.finally(() => clearTimeout(stubborn));
     }),
   );
 }
