@@ -1,5 +1,5 @@
 /**
- * What instant revocation (README "Instant revocation") costs a guard call,
+ * What instant revocation (docs/broker.md "Instant revocation") costs a guard call,
  * in process, no HTTP: broker tokens of 1,000 sessions in turn (all in the
  * token cache), with brokerInstantRevocation off, on (the default 5 s
  * recheck), and on with a recheck on every call (the worst case: one store

@@ -1,5 +1,5 @@
 /**
- * OpenID Connect Back-Channel Logout 1.0 receiver (README "Broker mode"),
+ * OpenID Connect Back-Channel Logout 1.0 receiver (docs/broker.md "Broker mode"),
  * run against every adapter in helpers/adapters.ts: two app instances share
  * one SQLite store; the dev IdP (oidc-provider with back-channel logout on)
  * posts a real logout token to one of them when the user logs out there,

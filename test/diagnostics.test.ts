@@ -1,5 +1,5 @@
 /**
- * Errors that name the fix (README "Troubleshooting"): each failure a user
+ * Errors that name the fix (docs/troubleshooting.md "Troubleshooting"): each failure a user
  * meets while setting up logs its cause and what to check, never a secret.
  * Against real failures: a closed port, a 404, a host that does not
  * resolve, a wrong client secret at the dev IdP, a missing store driver and

@@ -1,5 +1,5 @@
 /**
- * Store faults and the lifecycle (README "Running several instances",
+ * Store faults and the lifecycle (docs/broker.md "Running several instances",
  * "Lifecycle"), against the real servers through a loopback TCP proxy that
  * the tests cut (a stopped server) or stall (a network dropping packets):
  * a logged-in user's refresh answers 503 with Retry-After within the store

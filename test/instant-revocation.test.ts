@@ -1,5 +1,5 @@
 /**
- * Instant revocation (README "Instant revocation"): two broker instances
+ * Instant revocation (docs/broker.md "Instant revocation"): two broker instances
  * share a SQLite store; a session ended at one (logout, RFC 7009
  * revocation, refresh-token reuse, back-channel logout) makes its access
  * tokens fail at the other within brokerRevocationCheckSeconds + 1 s, while

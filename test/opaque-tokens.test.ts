@@ -1,5 +1,5 @@
 /**
- * Opaque IdP access tokens (README "Opaque access tokens"): the dev IdP
+ * Opaque IdP access tokens (docs/guards.md "Opaque access tokens"): the dev IdP
  * issues opaque access tokens to its `demo-opaque` client and answers RFC
  * 7662 introspection; the guards check such tokens there, keep every guard
  * rule, bound how long an answer is reused, and answer 503 when the IdP is

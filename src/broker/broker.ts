@@ -1,5 +1,5 @@
 /**
- * Broker mode (README "Broker mode"), the token mode in which the app mints
+ * Broker mode (docs/broker.md "Broker mode"), the token mode in which the app mints
  * its own short-lived JWTs, keeps the IdP's refresh tokens (encrypted) in a
  * store, publishes its keys and metadata, and accepts the tokens of trusted
  * peers.

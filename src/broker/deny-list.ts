@@ -1,5 +1,5 @@
 /**
- * Instant revocation (README "Instant revocation"), optional: when a
+ * Instant revocation (docs/broker.md "Instant revocation"), optional: when a
  * session ends (logout, RFC 7009 revocation, back-channel logout, refresh
  * token reuse, the IdP refusing a refresh), its id goes on a deny-list in
  * the shared store for as long as its access tokens live, and every

@@ -1,5 +1,5 @@
 /**
- * Trusted peers (README "Broker mode", Federation): each peer's JWKS is fetched asynchronously,
+ * Trusted peers (docs/broker.md "Broker mode", Federation): each peer's JWKS is fetched asynchronously,
  * cached, persisted in the store and refetched on an unknown `kid` with a
  * cooldown. A peer that is down when this instance starts is still trusted
  * through its persisted keys. Each key set only ever verifies tokens whose

@@ -1,11 +1,11 @@
 /**
- * The broker's signing keys (README "Broker mode", Keys). Time is cut into rotation slots; the
+ * The broker's signing keys (docs/broker.md "Broker mode", Keys). Time is cut into rotation slots; the
  * key of a slot is created by whichever instance needs it first and kept in
  * the store, whose insert-if-absent makes the creation race-safe: every
  * instance sharing the store signs with the same key. The JWKS publishes the
  * current and the previous key.
  *
- * Data loss (README "Running several instances"): a store that lost its keys
+ * Data loss (docs/broker.md "Running several instances"): a store that lost its keys
  * (Redis restarted without persistence) gets them back from any instance
  * that still holds them. Each instance remembers the key records in use (as
  * last listed, with their sealed private halves) and saves again, into the

@@ -1,5 +1,5 @@
 /**
- * Broker mode's options (README "Broker mode"): named and checked here, by
+ * Broker mode's options (docs/broker.md "Broker mode"): named and checked here, by
  * the broker, on the same options object the core reads.
  */
 import type { Logger } from "../core/log.ts";
@@ -54,7 +54,7 @@ export interface BrokerOptions {
    */
   brokerIntrospectionClients?: Array<{ clientId: string; clientSecret: string }>;
   /**
-   * Instant revocation (README "Instant revocation"): a revoked session's
+   * Instant revocation (docs/broker.md "Instant revocation"): a revoked session's
    * access tokens stop working at every instance sharing the store within
    * `brokerRevocationCheckSeconds`, instead of at their `exp`. Default false.
    */

@@ -1,5 +1,5 @@
 /**
- * The broker's refresh tokens (README "Running several instances"):
+ * The broker's refresh tokens (docs/broker.md "Running several instances"):
  * `rt.<session id>.<generation>.<random>.<tag>`. The store keeps only the
  * SHA-256 of the live token and of the one still inside the grace window;
  * the generation, counted per session, and an HMAC tag under a key derived

@@ -1,5 +1,5 @@
 /**
- * Broker sessions and refresh-token rotation (README "Broker mode" and
+ * Broker sessions and refresh-token rotation (docs/broker.md "Broker mode" and
  * "Running several instances", OAuth 2.1 §4.3.1). The refresh token a
  * client holds is an opaque string (refresh-tokens.ts), stored by hash only,
  * so an access token (expired or not) can never pass for one. Every refresh

@@ -1,5 +1,5 @@
 /**
- * Opaque IdP access tokens (README "Opaque access tokens"): a token the app
+ * Opaque IdP access tokens (docs/guards.md "Opaque access tokens"): a token the app
  * cannot verify itself is sent to the IdP's RFC 7662 introspection endpoint,
  * and the answer is held to the same rules as a verified JWT: active, for
  * this app's audience, from this issuer, not expired, with a subject.

@@ -1,6 +1,6 @@
 /**
  * Where the library reports configuration warnings and operational problems
- * (README "Logging"). Messages are ours: they name the cause and what to
+ * (docs/troubleshooting.md "Logging"). Messages are ours: they name the cause and what to
  * check, never a token, a secret or the IdP's raw text. `fields` carry the
  * same facts as structured data (a URL without its userinfo, an HTTP status,
  * an error code).

@@ -33,7 +33,7 @@ export interface CoreOptions {
   issuer?: string;
   /**
    * The resource identifier of the app's protected routes, published in
-   * their RFC 9728 metadata (README "Protected resource metadata"). Default:
+   * their RFC 9728 metadata (docs/guards.md "Protected resource metadata"). Default:
    * `proxy` joined with the router prefix, or without `proxy` the request's
    * origin joined with it.
    */
@@ -102,7 +102,7 @@ export interface CoreOptions {
   maxBodyBytes?: number;
   /**
    * Receives debug, info, warning and error messages, with structured
-   * fields as a second argument (README "Logging"): `console`, winston, or
+   * fields as a second argument (docs/troubleshooting.md "Logging"): `console`, winston, or
    * a pino instance (called object first, as pino wants). Default: warnings
    * and errors to the console.
    */

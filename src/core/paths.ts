@@ -10,7 +10,7 @@ export const DEFAULT_PATHS = {
   deviceFlow: "/auth/v2/device",
   logout: "/auth/v2/logout",
   userinfo: "/auth/v2/userinfo",
-  // Broker mode only (README "Broker mode"): RFC 7009, RFC 7662, Back-Channel Logout 1.0 §2.
+  // Broker mode only (docs/broker.md "Broker mode"): RFC 7009, RFC 7662, Back-Channel Logout 1.0 §2.
   revocation: "/auth/v2/revoke",
   introspection: "/auth/v2/introspect",
   backchannelLogout: "/auth/v2/backchannel-logout",

@@ -1,5 +1,5 @@
 /**
- * The redirect allow-list (README "Login state and PKCE"): exact URLs, and loopback URLs with any
+ * The redirect allow-list (docs/security.md "Login state and PKCE"): exact URLs, and loopback URLs with any
  * port, as native clients listen on a random one (RFC 8252 §7.3).
  */
 const LOOPBACK_HOSTS = new Set(["127.0.0.1", "[::1]", "localhost"]);

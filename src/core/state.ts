@@ -1,5 +1,5 @@
 /**
- * Login state (README "Login state and PKCE"). py-oidc-auth's `state` is
+ * Login state (docs/security.md "Login state and PKCE"). py-oidc-auth's `state` is
  * `<random>|<redirect_uri>|<verifier>` and its command-line client posts the
  * part after the last `|` as `code_verifier`. We keep that shape, but the
  * last part is sealed: an encrypted, expiring JWT (jose, dir + A256GCM)

@@ -95,7 +95,7 @@ export interface TokenMode {
   userClaims(claims: IDToken, accessToken: string): Promise<Record<string, unknown>>;
   /**
    * Whether the session of verified claims has ended (instant revocation,
-   * README "Instant revocation"): synchronous while the answer is known
+   * docs/broker.md "Instant revocation"): synchronous while the answer is known
    * locally. Absent when the mode does not check.
    */
   sessionRevoked?: ((claims: IDToken) => boolean | Promise<boolean>) | undefined;

@@ -73,7 +73,7 @@ export function unclaimedResult(
   return { status: "already-consumed", token };
 }
 
-/** How long a store call may take before the broker answers 503 (README "Running several instances"). */
+/** How long a store call may take before the broker answers 503 (docs/broker.md "Running several instances"). */
 export const DEFAULT_STORE_TIMEOUT_MS = 5000;
 
 /** A store call that did not finish in time; `code` reads like the drivers' own timeouts. */

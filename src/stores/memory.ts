@@ -241,7 +241,7 @@ export class MemoryBrokerStore implements BrokerStore {
     this.tokens.deleteWhere((token) => !this.sessions.has(token.sessionId, now));
   }
 
-  /** Instant revocation's deny-list (README "Instant revocation"). */
+  /** Instant revocation's deny-list (docs/broker.md "Instant revocation"). */
   private readonly deniedSessions = new ExpiringMap<{ expiresAt: number }>();
 
   async denySessions(ids: readonly string[], expiresAt: number): Promise<void> {

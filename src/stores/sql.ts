@@ -630,7 +630,7 @@ export class SqlBrokerStore implements BrokerStore {
   }
 
   /**
-   * Instant revocation's deny-list (README "Instant revocation") lives in
+   * Instant revocation's deny-list (docs/broker.md "Instant revocation") lives in
    * the used-ids table, which already keeps ids with an expiry and is
    * purged with it, under its own prefix: no schema change.
    */

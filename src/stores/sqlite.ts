@@ -4,7 +4,7 @@
  * finds the lock taken waits for it, up to the busy timeout, then fails (503).
  * better-sqlite3 is synchronous: SQLite's own busy handler would sleep inside
  * the call and freeze the event loop for the whole wait, stalling requests
- * that need no store (README "Running several instances"). So the driver's
+ * that need no store (docs/broker.md "Running several instances"). So the driver's
  * busy timeout is 0 and the store waits itself, asynchronously, retrying the
  * statement with a bounded backoff; each attempt blocks only for as long as
  * the statement runs.

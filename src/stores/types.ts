@@ -146,7 +146,7 @@ export interface BrokerStore {
   purgeExpired(now: number): Promise<void>;
 
   /**
-   * Instant revocation (README "Instant revocation"): puts sessions on the
+   * Instant revocation (docs/broker.md "Instant revocation"): puts sessions on the
    * shared deny-list until `expiresAt` (the longest life of their access
    * tokens), so that every instance refuses their tokens. Denying again
    * moves the expiry.

@@ -5,7 +5,7 @@
  * broker's clients are public (its metadata says
  * `revocation_endpoint_auth_methods_supported: ["none"]`), so no client
  * authentication is asked for: holding the token is the authority to end
- * its session (README "Broker mode").
+ * its session (docs/broker.md "Broker mode").
  */
 import { jsonResponse, param, parseForm, requiredParam } from "../http.ts";
 import type { SessionLifecycle } from "../token-mode.ts";
