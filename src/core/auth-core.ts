@@ -57,7 +57,11 @@ export class AuthCore {
       plugin?.create({ options: resolved, idp, secrets, secretsFrom, basePath: this.#basePath }) ??
       new PassthroughMode(idp, idpTokens, resolved.logger);
     this.#options = resolved;
-    this.#bearer = new BearerCheck((token) => mode.verify(token), resolved);
+    this.#bearer = new BearerCheck(
+      (token) => mode.verify(token),
+      resolved,
+      mode.verifyNow === undefined ? undefined : (token) => mode.verifyNow?.(token),
+    );
     this.#context = {
       options: resolved,
       idp,

@@ -18,7 +18,13 @@ export type GuardOutcome =
   | { kind: "anonymous" }
   | { kind: "denied"; response: AuthResponse };
 
-export type Guard = (authorization: string | undefined) => Promise<GuardOutcome>;
+/**
+ * The outcome for an `Authorization` value (undefined: none was sent). A
+ * plain value when it could be decided without an await (a cached token, or
+ * one the synchronous fast path verified), so that adapters can go on
+ * without a promise; else a promise.
+ */
+export type Guard = (authorization: string | undefined) => GuardOutcome | Promise<GuardOutcome>;
 
 const ANONYMOUS: GuardOutcome = Object.freeze({ kind: "anonymous" });
 
@@ -29,6 +35,8 @@ export class BearerCheck {
   constructor(
     private readonly verify: (token: string) => Promise<IDToken>,
     options: ResolvedOptions,
+    /** `verify` without an await where it can answer now (token-mode.ts `verifyNow`). */
+    private readonly verifyNow?: (token: string) => IDToken | undefined,
   ) {
     this.cache =
       options.tokenCacheSize > 0
@@ -49,6 +57,28 @@ export class BearerCheck {
   cached(authorization: string): IDToken | undefined {
     const key = this.cache?.hash(authorization);
     return typeof key === "string" ? this.cache?.get(key) : undefined;
+  }
+
+  /**
+   * The claims without an await: from the cache, else verified by the
+   * synchronous fast path and remembered. Undefined when neither can answer
+   * (`claims` then decides, errors included).
+   */
+  now(authorization: string): IDToken | undefined {
+    const cache = this.cache;
+    const key = cache?.hash(authorization);
+    if (typeof key === "string") {
+      const cached = cache?.get(key);
+      if (cached !== undefined) return cached;
+    }
+    if (this.verifyNow === undefined || authorization.includes(",")) return undefined;
+    const token = bearerToken(authorization);
+    if (token === undefined) return undefined;
+    const startedAt = Date.now();
+    const epoch = keyRemovalEpoch();
+    const claims = this.verifyNow(token);
+    if (claims === undefined || cache === undefined || typeof key !== "string") return claims;
+    return cache.set(key, claims, startedAt, epoch);
   }
 
   /**
@@ -90,18 +120,18 @@ export function createGuard(
     optional && (error.status === 401 || error.status === 403)
       ? ANONYMOUS
       : { kind: "denied", response: errorResponse(error) };
-  return async (authorization) => {
-    if (authorization === undefined) return optional ? ANONYMOUS : refuse(missingToken());
-    // The hot path: a token verified before costs one hash and one lookup, and no await here.
-    let claims = bearer.cached(authorization);
-    if (claims === undefined) {
-      try {
-        claims = await bearer.claims(authorization);
-      } catch (error) {
-        return refuse(toAuthError(error));
-      }
-    }
+  const decide = (claims: IDToken): GuardOutcome => {
     const unmet = unmetRequirement(claims, compiled);
     return unmet === undefined ? { kind: "token", token: claims } : refuse(forbidden(unmet));
+  };
+  return (authorization) => {
+    if (authorization === undefined) return optional ? ANONYMOUS : refuse(missingToken());
+    // The hot path, without a promise: a token verified before costs one hash and one
+    // lookup; a new one the synchronous fast path verifies costs little more than its signature.
+    const claims = bearer.now(authorization);
+    if (claims !== undefined) return decide(claims);
+    return bearer
+      .claims(authorization)
+      .then(decide, (error: unknown) => refuse(toAuthError(error)));
   };
 }
