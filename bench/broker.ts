@@ -128,8 +128,31 @@ async function loadFor(
   return { count: latencies.length, elapsed: (performance.now() - start) / 1000, latencies };
 }
 
-async function openStore(kind: "postgres" | "sqlite", postgresUrl: string, dir: string) {
+async function openStore(kind: "postgres" | "sqlite" | "redis", postgresUrl: string, dir: string) {
   const stores = await import("../src/stores/index.ts");
+  if (kind === "redis") {
+    // A private redis-server (no persistence) of this run, never the shared one.
+    const port = 20000 + (process.pid % 20000);
+    const server = spawn(
+      "redis-server",
+      ["--port", String(port), "--save", "", "--appendonly", "no"],
+      {
+        stdio: "ignore",
+      },
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    if (server.exitCode !== null) throw new Error("redis-server did not start");
+    const store = new stores.RedisBrokerStore({ url: `redis://127.0.0.1:${port}` });
+    return {
+      store: store as BrokerStore,
+      label: "Redis",
+      async close() {
+        await store.close();
+        server.kill();
+        await once(server, "exit");
+      },
+    };
+  }
   if (kind === "postgres") {
     const pg = await import("pg");
     const pool = new pg.default.Pool({ connectionString: postgresUrl, max: 10 });
@@ -174,7 +197,7 @@ export async function runBrokerBench(options: BrokerOptions): Promise<BrokerRow[
     }
   };
   try {
-    for (const kind of ["postgres", "sqlite"] as const) {
+    for (const kind of ["postgres", "sqlite", "redis"] as const) {
       let opened: Awaited<ReturnType<typeof openStore>>;
       try {
         opened = await openStore(kind, options.postgresUrl, dir);

@@ -43,7 +43,9 @@ async function brokerGuard(name: string, revocation: Record<string, unknown>) {
     secretsFrom: "secret",
     basePath: new BasePath(options.proxy),
   });
-  const bearer = new BearerCheck((token) => broker.verify(token), options, broker.sessionRevoked);
+  const bearer = new BearerCheck((token) => broker.verify(token), options, {
+    ...(broker.sessionRevoked === undefined ? {} : { sessionRevoked: broker.sessionRevoked }),
+  });
   const guard = createGuard(
     bearer,
     {},

@@ -25,7 +25,10 @@ import { forgedTokens, signWithIdpKey, validClaims } from "./helpers/forge.ts";
 
 const quiet = { warn() {}, error() {} };
 
-/** An auth object whose token mode (passthrough or broker) counts its full verifications. */
+/**
+ * An auth object whose token mode (passthrough or broker) counts its full
+ * verifications: `verify`, and `verifyNow` where it answers.
+ */
 class ProbedAuth extends AuthCore {
   verifications = 0;
 
@@ -45,6 +48,14 @@ class ProbedAuth extends AuthCore {
           this.verifications += 1;
           return verify(token);
         };
+        const verifyNow = mode.verifyNow?.bind(mode);
+        if (verifyNow !== undefined) {
+          mode.verifyNow = (token) => {
+            const claims = verifyNow(token);
+            if (claims !== undefined) this.verifications += 1;
+            return claims;
+          };
+        }
         return mode;
       },
     });
@@ -97,6 +108,34 @@ describe("verified-token cache", () => {
       assert.equal(outcome.token.sub, "forged-test-subject");
       assert.ok(Object.isFrozen(outcome.token), "shared claims are frozen");
       assert.ok(Object.isFrozen(outcome.token.realm_access));
+    }
+  });
+
+  it("answers without a promise once the key is known: new tokens (cache on and off) and cached ones", async () => {
+    for (const tokenCacheSize of [0, 100]) {
+      const auth = authFor({ tokenCacheSize });
+      const guard = auth.guard();
+      const scoped = auth.guard({ scopes: "admin:write" });
+      // The first token of a kid goes through the key resolver, which then knows the key.
+      const first = guard(bearer(await signWithIdpKey(idp, validClaims(idp))));
+      assert.ok(first instanceof Promise, "the first token awaits the JWKS");
+      assert.equal(statusOf(await first), 200);
+      for (let i = 0; i < 3; i++) {
+        const token = await signWithIdpKey(idp, validClaims(idp, { jti: `sync-${i}` }));
+        for (const round of ["new", "again"]) {
+          const outcome = guard(bearer(token));
+          assert.ok(!(outcome instanceof Promise), `${round} token, cache ${tokenCacheSize}`);
+          assert.equal(statusOf(outcome), 200);
+        }
+        const refused = scoped(bearer(token));
+        assert.ok(!(refused instanceof Promise) && statusOf(refused) === 403);
+      }
+      // Anything the fast path does not vouch for still gets its answer, asynchronously.
+      const expired = await signWithIdpKey(idp, validClaims(idp, { exp: 1000, iat: 900 }));
+      const outcome = guard(bearer(expired));
+      assert.ok(outcome instanceof Promise);
+      assert.equal(statusOf(await outcome), 401);
+      assert.equal(auth.verifications, tokenCacheSize === 0 ? 11 : 5);
     }
   });
 

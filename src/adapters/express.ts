@@ -4,11 +4,17 @@
  */
 // A static import, no top-level await: the module loads under require(esm)
 // (README "CommonJS"); a missing express is Node's own "Cannot find package".
-import express, { type Request, type RequestHandler, type Response, type Router } from "express";
+import express, {
+  type NextFunction,
+  type Request,
+  type RequestHandler,
+  type Response,
+  type Router,
+} from "express";
 import type { AuthCore } from "../core/auth-core.ts";
 import type { IDToken, Requirement } from "../core/claims.ts";
 import type { RouterOptions } from "../core/endpoints/index.ts";
-import type { Guard } from "../core/guard.ts";
+import type { Guard, GuardOutcome } from "../core/guard.ts";
 import type { AuthResponse } from "../core/http.ts";
 import { OIDCAuth } from "../oidc-auth.ts";
 import { nodeAuthorization, nodeAuthRequest, nodeOrigin, nodeRequestBody } from "./node-request.ts";
@@ -88,12 +94,17 @@ function toAuthRequest(req: Request) {
   return nodeAuthRequest(req, req.originalUrl, () => nodeRequestBody(req, req.body));
 }
 
+/** The guard's outcome applied; without a promise when the guard answers at once (guard.ts). */
 function guardMiddleware(guard: Guard): RequestHandler {
-  return async (req, res, next) => {
-    const outcome = await guard(nodeAuthorization(req), () => nodeOrigin(req));
+  const apply = (req: Request, res: Response, next: NextFunction, outcome: GuardOutcome) => {
     if (outcome.kind === "denied") return send(res, outcome.response);
     req.token = outcome.kind === "token" ? outcome.token : undefined;
     next();
+  };
+  return (req, res, next) => {
+    const outcome = guard(nodeAuthorization(req), () => nodeOrigin(req));
+    if (!(outcome instanceof Promise)) return apply(req, res, next, outcome);
+    return outcome.then((settled) => apply(req, res, next, settled));
   };
 }
 

@@ -6,12 +6,13 @@ import type {
   FastifyPluginAsync,
   FastifyReply,
   FastifyRequest,
-  preHandlerAsyncHookHandler,
+  HookHandlerDoneFunction,
+  preHandlerHookHandler,
 } from "fastify";
 import type { AuthCore } from "../core/auth-core.ts";
 import type { IDToken, Requirement } from "../core/claims.ts";
 import type { RouterOptions } from "../core/endpoints/index.ts";
-import type { Guard } from "../core/guard.ts";
+import type { Guard, GuardOutcome } from "../core/guard.ts";
 import type { AuthResponse } from "../core/http.ts";
 import { OIDCAuth } from "../oidc-auth.ts";
 import { nodeAuthorization, nodeAuthRequest, nodeOrigin } from "./node-request.ts";
@@ -37,9 +38,9 @@ export interface FastifyAuth {
    */
   plugin(options?: FastifyRouterOptions): FastifyPluginAsync;
   /** `preHandler`: a valid token (meeting the requirement) or a 401/403/503 JSON error. */
-  required(requirement?: Requirement): preHandlerAsyncHookHandler;
+  required(requirement?: Requirement): preHandlerHookHandler;
   /** `preHandler`: `request.token` is the valid token, or `undefined` for anonymous callers. */
-  optional(requirement?: Requirement): preHandlerAsyncHookHandler;
+  optional(requirement?: Requirement): preHandlerHookHandler;
 }
 
 /** The Fastify face of an auth object. */
@@ -56,10 +57,10 @@ export class FastifyOIDCAuth extends OIDCAuth implements FastifyAuth {
   plugin(options?: FastifyRouterOptions): FastifyPluginAsync {
     return this.#fastify.plugin(options);
   }
-  required(requirement?: Requirement): preHandlerAsyncHookHandler {
+  required(requirement?: Requirement): preHandlerHookHandler {
     return this.#fastify.required(requirement);
   }
-  optional(requirement?: Requirement): preHandlerAsyncHookHandler {
+  optional(requirement?: Requirement): preHandlerHookHandler {
     return this.#fastify.optional(requirement);
   }
 }
@@ -85,11 +86,29 @@ function toAuthRequest(request: FastifyRequest) {
   return nodeAuthRequest(request.raw, request.url);
 }
 
-function preHandler(guard: Guard): preHandlerAsyncHookHandler {
-  return async (request, reply) => {
-    const outcome = await guard(nodeAuthorization(request.raw), () => nodeOrigin(request.raw));
-    if (outcome.kind === "denied") return send(reply, outcome.response);
+/**
+ * A callback-style `preHandler`: Fastify runs it without a promise when the
+ * guard answers at once (guard.ts). A denial replies and ends the hooks
+ * (no `done`); an error thrown while replying goes to `done`.
+ */
+function preHandler(guard: Guard): preHandlerHookHandler {
+  const apply = (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    done: HookHandlerDoneFunction,
+    outcome: GuardOutcome,
+  ) => {
+    if (outcome.kind === "denied") {
+      send(reply, outcome.response);
+      return;
+    }
     request.token = outcome.kind === "token" ? outcome.token : undefined;
+    done();
+  };
+  return (request, reply, done) => {
+    const outcome = guard(nodeAuthorization(request.raw), () => nodeOrigin(request.raw));
+    if (!(outcome instanceof Promise)) return apply(request, reply, done, outcome);
+    outcome.then((settled) => apply(request, reply, done, settled)).catch(done);
   };
 }
 

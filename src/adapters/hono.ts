@@ -5,11 +5,11 @@
  */
 import type { IncomingMessage } from "node:http";
 // Static imports, no top-level await (README "CommonJS"); bundlers follow them.
-import { Hono, type Hono as HonoApp, type MiddlewareHandler } from "hono";
+import { type Context, Hono, type Hono as HonoApp, type MiddlewareHandler, type Next } from "hono";
 import type { AuthCore } from "../core/auth-core.ts";
 import type { IDToken, Requirement } from "../core/claims.ts";
 import type { RouterOptions } from "../core/endpoints/index.ts";
-import type { Guard } from "../core/guard.ts";
+import type { Guard, GuardOutcome } from "../core/guard.ts";
 import { OIDCAuth } from "../oidc-auth.ts";
 import { authorizationOf, toAuthRequest, toResponse } from "./fetch.ts";
 import { nodeAuthorization } from "./node-request.ts";
@@ -62,16 +62,25 @@ export class HonoOIDCAuth extends OIDCAuth implements HonoAuth {
 function middleware<T extends IDToken | undefined>(
   guard: Guard,
 ): MiddlewareHandler<TokenVariables<T>> {
-  return async (c, next) => {
+  // Only an optional guard lets a caller through without a token; T admits undefined there.
+  const apply = (
+    c: Context<TokenVariables<T>>,
+    next: Next,
+    outcome: GuardOutcome,
+  ): ReturnType<MiddlewareHandler> => {
+    if (outcome.kind === "denied") return Promise.resolve(toResponse(outcome.response));
+    c.set("token", (outcome.kind === "token" ? outcome.token : undefined) as T);
+    return next();
+  };
+  // Without a promise of ours when the guard answers at once (guard.ts).
+  return (c, next) => {
     const fromNode = authorizationFromNode(c.env);
-    const outcome = await guard(
+    const outcome = guard(
       fromNode === undefined ? authorizationOf(c.req.raw) : (fromNode ?? undefined),
       () => new URL(c.req.url).origin,
     );
-    if (outcome.kind === "denied") return toResponse(outcome.response);
-    // Only an optional guard lets a caller through without a token; T admits undefined there.
-    c.set("token", (outcome.kind === "token" ? outcome.token : undefined) as T);
-    await next();
+    if (!(outcome instanceof Promise)) return apply(c, next, outcome);
+    return outcome.then((settled) => apply(c, next, settled));
   };
 }
 

@@ -5,11 +5,11 @@
 import type { RouterInstance } from "@koa/router";
 // Static imports, no top-level await (README "CommonJS").
 import { Router } from "@koa/router";
-import type { Context, Middleware } from "koa";
+import type { Context, Middleware, Next } from "koa";
 import type { AuthCore } from "../core/auth-core.ts";
 import type { IDToken, Requirement } from "../core/claims.ts";
 import type { RouterOptions } from "../core/endpoints/index.ts";
-import type { Guard } from "../core/guard.ts";
+import type { Guard, GuardOutcome } from "../core/guard.ts";
 import type { AuthResponse } from "../core/http.ts";
 import { OIDCAuth } from "../oidc-auth.ts";
 import { nodeAuthorization, nodeAuthRequest, nodeOrigin, nodeRequestBody } from "./node-request.ts";
@@ -71,12 +71,17 @@ function toAuthRequest(ctx: Context) {
   return nodeAuthRequest(ctx.req, ctx.originalUrl, () => nodeRequestBody(ctx.req, parsed));
 }
 
+/** The guard's outcome applied; without a promise of ours when the guard answers at once (guard.ts). */
 function middleware(guard: Guard): Middleware {
-  return async (ctx, next) => {
-    const outcome = await guard(nodeAuthorization(ctx.req), () => nodeOrigin(ctx.req));
+  const apply = (ctx: Context, next: Next, outcome: GuardOutcome) => {
     if (outcome.kind === "denied") return send(ctx, outcome.response);
     ctx.state.token = outcome.kind === "token" ? outcome.token : undefined;
-    await next();
+    return next();
+  };
+  return (ctx, next) => {
+    const outcome = guard(nodeAuthorization(ctx.req), () => nodeOrigin(ctx.req));
+    if (!(outcome instanceof Promise)) return apply(ctx, next, outcome);
+    return outcome.then((settled) => apply(ctx, next, settled));
   };
 }
 

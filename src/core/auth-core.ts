@@ -60,7 +60,10 @@ export class AuthCore {
       new PassthroughMode(idp, idpTokens, resolved.logger);
     this.#options = resolved;
     this.#resource = new ProtectedResource(resolved, this.#basePath);
-    this.#bearer = new BearerCheck((token) => mode.verify(token), resolved, mode.sessionRevoked);
+    this.#bearer = new BearerCheck((token) => mode.verify(token), resolved, {
+      ...(mode.verifyNow === undefined ? {} : { verifyNow: (token) => mode.verifyNow?.(token) }),
+      ...(mode.sessionRevoked === undefined ? {} : { sessionRevoked: mode.sessionRevoked }),
+    });
     this.#context = {
       options: resolved,
       idp,

@@ -14,7 +14,7 @@
 import { type JWTVerifyGetKey, type JWTVerifyOptions, errors as joseErrors, jwtVerify } from "jose";
 import type { IDToken } from "./claims.ts";
 import { AuthError, unauthorized, unavailable } from "./errors.ts";
-import { canonicalSegments, fastVerify } from "./fast-verify.ts";
+import { canonicalSegments, fastVerify, fastVerifyNow, type KeysNow } from "./fast-verify.ts";
 import type { IdentityProvider } from "./idp.ts";
 import { IntrospectionCheck } from "./introspection.ts";
 import { fetchJwks, KeysUnavailable, noteVerifiedWith, RefreshingKeySet } from "./keyset.ts";
@@ -77,6 +77,14 @@ export class TokenVerifier {
     return verifyJwt(token, settings.keys.getKey, settings.verifyOptions);
   }
 
+  /** `verify` without an await where the fast path can answer now (see `verifyJwtNow`); else undefined. */
+  verifyNow(token: string): IDToken | undefined {
+    const settings = this.settings.current;
+    return settings === undefined
+      ? undefined
+      : verifyJwtNow(token, settings.keys, settings.verifyOptions);
+  }
+
   /**
    * The IdP's issuer and key resolver, for the other JWTs it signs (the
    * logout tokens of back-channel logout): the same cached, refreshing key
@@ -130,6 +138,25 @@ export async function verifyJwt(
   return claims;
 }
 
+/**
+ * `verifyJwt` without an await, for the guards' hot path: the claims when
+ * the synchronous fast path vouches for the token in full (fast-verify.ts,
+ * `fastVerifyNow`) and they pass the same checks as there; undefined
+ * otherwise, never an error: then `verifyJwt` decides and words it.
+ */
+export function verifyJwtNow(
+  token: string,
+  keys: KeysNow,
+  options: JWTVerifyOptions,
+): IDToken | undefined {
+  const segments = canonicalSegments(token);
+  if (segments === undefined) return undefined;
+  const verified = fastVerifyNow(token, segments, keys, options);
+  if (verified === undefined || !hasSubject(verified.claims)) return undefined;
+  noteVerifiedWith(verified.claims, verified.key);
+  return verified.claims;
+}
+
 async function joseVerify(
   token: string,
   keys: JWTVerifyGetKey,
@@ -163,7 +190,9 @@ function verificationError(error: unknown): AuthError {
  * only checks that it is present. Guards and the broker read it as the user.
  */
 function requireSubject(claims: IDToken): void {
-  if (typeof claims.sub !== "string" || claims.sub === "") {
-    throw unauthorized('The token\'s "sub" claim is not acceptable.');
-  }
+  if (!hasSubject(claims)) throw unauthorized('The token\'s "sub" claim is not acceptable.');
+}
+
+function hasSubject(claims: IDToken): boolean {
+  return typeof claims.sub === "string" && claims.sub !== "";
 }

@@ -23,16 +23,39 @@
  * Duplicate JSON keys are read as jose reads them (`JSON.parse`, the last
  * one wins), so they mean the same thing on both paths. On runtimes other
  * than Node.js the fast path is off and jose does everything.
+ *
+ * `fastVerifyNow` is the same check without an await, for the guards: it
+ * answers only when the key resolver has picked the key for that `alg` and
+ * `kid` before and the keys need no reload (`RefreshingKeySet.keyNow`), and
+ * it remembers the verdict on a header segment (a pure function of its
+ * text), so that the tokens of one IdP key decode and check their common
+ * header once.
  */
 import type { CompactJWSHeaderParameters, JWTVerifyGetKey, JWTVerifyOptions } from "jose";
 import type { IDToken } from "./claims.ts";
 import { isNodeJs, loadNodeCrypto, nodeCrypto } from "./node-crypto.ts";
 
 type KeyObject = import("node:crypto").KeyObject;
+type NodeCrypto = NonNullable<ReturnType<typeof nodeCrypto>>;
+
+/** What picks the key for a header without an await (`RefreshingKeySet`). */
+export interface KeysNow {
+  keyNow(alg: string, kid: string | undefined): CryptoKey | undefined;
+}
+
+/** Claims the fast path vouches for, and the key that verified them. */
+export interface FastVerified {
+  claims: IDToken;
+  key: CryptoKey;
+}
+
+/** A protected header the fast path admits (RS256, at most `alg`, `kid`, `typ`). */
+interface AdmittedHeader {
+  kid: string | undefined;
+}
 
 const SEGMENT = /^[A-Za-z0-9_-]*$/;
 const BASE64URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 const HEADER_NAMES = new Set(["alg", "kid", "typ"]);
 /** Options this path checks exactly as jose does; any other option set means jose. */
 const KNOWN_OPTIONS = new Set([
@@ -42,8 +65,15 @@ const KNOWN_OPTIONS = new Set([
   "clockTolerance",
   "requiredClaims",
 ]);
+/** Header segments remembered as admitted; a full map starts over (they are cheap to recheck). */
+const MAX_ADMITTED_HEADERS = 256;
 
+/** Admitted keys (checked once: a CryptoKey's type, usages and algorithm never change). */
 const keyObjects = new WeakMap<CryptoKey, KeyObject>();
+/** Verdicts of `usableOptions`: the verifiers build their options once and never change them. */
+const optionVerdicts = new WeakMap<JWTVerifyOptions, boolean>();
+/** Admitted header segments, by their exact text. */
+const admittedHeaders = new Map<string, AdmittedHeader>();
 let enabled = isNodeJs();
 
 if (enabled) loadNodeCrypto();
@@ -66,18 +96,13 @@ export async function fastVerify(
   const node = enabled ? nodeCrypto() : undefined;
   if (node === undefined || !usableOptions(options)) return undefined;
   const segments = canonicalSegments(token);
-  if (segments === undefined || segments.includes("")) return undefined;
+  if (segments === undefined) return undefined;
   const [encodedHeader, encodedPayload, encodedSignature] = segments;
-  const signingInputLength = encodedHeader.length + 1 + encodedPayload.length;
-  const header = jsonObject(Buffer.from(encodedHeader, "base64url"));
-  if (header === undefined || header.alg !== "RS256") return undefined;
-  for (const name of Object.keys(header)) if (!HEADER_NAMES.has(name)) return undefined;
-  if (header.kid !== undefined && typeof header.kid !== "string") return undefined;
-  if (header.typ !== undefined && typeof header.typ !== "string") return undefined;
-
+  const header = admittedHeader(encodedHeader);
+  if (header === undefined) return undefined;
   let key: unknown;
   try {
-    key = await getKey(header as CompactJWSHeaderParameters, {
+    key = await getKey({ alg: "RS256", kid: header.kid } as CompactJWSHeaderParameters, {
       payload: encodedPayload,
       protected: encodedHeader,
       signature: encodedSignature,
@@ -85,8 +110,43 @@ export async function fastVerify(
   } catch {
     return undefined;
   }
+  return verifiedClaims(node, token, segments, key, options);
+}
+
+/**
+ * `fastVerify` without an await: the claims and key when the fast path
+ * vouches for the token and `keys` has its key at hand; undefined means
+ * "ask `verifyJwt`", never "invalid". `segments` are `canonicalSegments(token)`.
+ */
+export function fastVerifyNow(
+  token: string,
+  segments: readonly [string, string, string],
+  keys: KeysNow,
+  options: JWTVerifyOptions,
+): FastVerified | undefined {
+  const node = enabled ? nodeCrypto() : undefined;
+  if (node === undefined || !usableOptions(options)) return undefined;
+  const header = admittedHeader(segments[0]);
+  if (header === undefined) return undefined;
+  const key = keys.keyNow("RS256", header.kid);
+  if (key === undefined) return undefined;
+  const claims = verifiedClaims(node, token, segments, key, options);
+  return claims === undefined ? undefined : { claims, key };
+}
+
+/** Signature and claims of a token whose header was admitted, with the resolver's key. */
+function verifiedClaims(
+  node: NodeCrypto,
+  token: string,
+  segments: readonly [string, string, string],
+  key: unknown,
+  options: JWTVerifyOptions,
+): IDToken | undefined {
+  const [encodedHeader, encodedPayload, encodedSignature] = segments;
+  if (encodedPayload === "" || encodedSignature === "") return undefined;
   const keyObject = rs256KeyObject(key, node);
   if (keyObject === undefined) return undefined;
+  const signingInputLength = encodedHeader.length + 1 + encodedPayload.length;
   let verified = false;
   try {
     verified = node.verify(
@@ -99,12 +159,40 @@ export async function fastVerify(
     return undefined;
   }
   if (!verified) return undefined;
-  const claims = jsonObject(Buffer.from(encodedPayload, "base64url"));
+  const claims = jsonObject(encodedPayload);
   if (claims === undefined || !claimsAcceptable(claims, options)) return undefined;
   return claims as IDToken;
 }
 
+/**
+ * The header segment's `kid` when it is a JSON object of at most `alg`,
+ * `kid` and `typ` with `alg` exactly RS256 and string `kid` and `typ`; else
+ * undefined. Remembered by the segment's text, which alone decides it.
+ */
+function admittedHeader(encodedHeader: string): AdmittedHeader | undefined {
+  const known = admittedHeaders.get(encodedHeader);
+  if (known !== undefined) return known;
+  const header = encodedHeader === "" ? undefined : jsonObject(encodedHeader);
+  if (header === undefined || header.alg !== "RS256") return undefined;
+  for (const name of Object.keys(header)) if (!HEADER_NAMES.has(name)) return undefined;
+  if (header.kid !== undefined && typeof header.kid !== "string") return undefined;
+  if (header.typ !== undefined && typeof header.typ !== "string") return undefined;
+  const admitted: AdmittedHeader = Object.freeze({ kid: header.kid });
+  if (admittedHeaders.size >= MAX_ADMITTED_HEADERS) admittedHeaders.clear();
+  admittedHeaders.set(encodedHeader, admitted);
+  return admitted;
+}
+
 function usableOptions(options: JWTVerifyOptions): boolean {
+  let verdict = optionVerdicts.get(options);
+  if (verdict === undefined) {
+    verdict = judgeOptions(options);
+    optionVerdicts.set(options, verdict);
+  }
+  return verdict;
+}
+
+function judgeOptions(options: JWTVerifyOptions): boolean {
   for (const name of Object.keys(options)) {
     if (!KNOWN_OPTIONS.has(name) && options[name as keyof JWTVerifyOptions] !== undefined) {
       return false;
@@ -120,7 +208,6 @@ function usableOptions(options: JWTVerifyOptions): boolean {
         clockTolerance >= 0))
   );
 }
-
 /**
  * The three segments of a compact JWS (RFC 7515 §7.1) when each is in
  * canonical base64url, else undefined. Canonical (RFC 7515 §2, RFC 4648 §3.5
@@ -147,11 +234,19 @@ function canonicalBase64url(segment: string): boolean {
   return (last & (trailing === 2 ? 0b1111 : 0b11)) === 0;
 }
 
-/** A JSON object from strict UTF-8, as jose parses headers and claims; undefined otherwise. */
-function jsonObject(bytes: Uint8Array): Record<string, unknown> | undefined {
+/**
+ * A JSON object from a base64url segment of strict UTF-8, as jose parses
+ * headers and claims (TextDecoder, which drops one leading byte-order
+ * mark); undefined otherwise. Node's UTF-8 decoding puts U+FFFD where the
+ * bytes are not UTF-8: any U+FFFD sends the token to jose, which decides.
+ */
+function jsonObject(segment: string): Record<string, unknown> | undefined {
+  let text = Buffer.from(segment, "base64url").toString("utf8");
+  if (text.includes("\uFFFD")) return undefined;
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   let value: unknown;
   try {
-    value = JSON.parse(strictUtf8.decode(bytes));
+    value = JSON.parse(text);
   } catch {
     return undefined;
   }
@@ -161,13 +256,11 @@ function jsonObject(bytes: Uint8Array): Record<string, unknown> | undefined {
 }
 
 /** The `KeyObject` of a public RS256 CryptoKey of at least 2048 bits, as jose imported it. */
-function rs256KeyObject(
-  key: unknown,
-  node: NonNullable<ReturnType<typeof nodeCrypto>>,
-): KeyObject | undefined {
-  if (!(key instanceof CryptoKey) || key.type !== "public" || !key.usages.includes("verify")) {
-    return undefined;
-  }
+function rs256KeyObject(key: unknown, node: NodeCrypto): KeyObject | undefined {
+  if (!(key instanceof CryptoKey)) return undefined;
+  const known = keyObjects.get(key);
+  if (known !== undefined) return known;
+  if (key.type !== "public" || !key.usages.includes("verify")) return undefined;
   const algorithm = key.algorithm as RsaHashedKeyAlgorithm;
   if (
     algorithm.name !== "RSASSA-PKCS1-v1_5" ||
@@ -176,15 +269,13 @@ function rs256KeyObject(
   ) {
     return undefined;
   }
-  let keyObject = keyObjects.get(key);
-  if (keyObject === undefined) {
-    try {
-      keyObject = node.KeyObject.from(key);
-    } catch {
-      return undefined; // jose then decides, and refuses
-    }
-    keyObjects.set(key, keyObject);
+  let keyObject: KeyObject;
+  try {
+    keyObject = node.KeyObject.from(key);
+  } catch {
+    return undefined; // jose then decides, and refuses
   }
+  keyObjects.set(key, keyObject);
   return keyObject;
 }
 

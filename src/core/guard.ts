@@ -20,15 +20,27 @@ export type GuardOutcome =
   | { kind: "denied"; response: AuthResponse };
 
 /**
- * Checks one request's `Authorization` value; `origin` gives the request's
- * origin, read only for a 401's `resource_metadata` (RFC 9728 §5.1).
+ * Checks one request's `Authorization` value (undefined: none was sent);
+ * `origin` gives the request's origin, read only for a 401's
+ * `resource_metadata` (RFC 9728 §5.1). A plain value when it could be
+ * decided without an await (a cached token, or one the synchronous fast
+ * path verified), so that adapters can go on without a promise; else a
+ * promise.
  */
 export type Guard = (
   authorization: string | undefined,
   origin?: RequestOrigin,
-) => Promise<GuardOutcome>;
+) => GuardOutcome | Promise<GuardOutcome>;
 
 const ANONYMOUS: GuardOutcome = Object.freeze({ kind: "anonymous" });
+
+/** What the token mode offers the bearer check beyond `verify`. */
+export interface BearerHooks {
+  /** `verify` without an await where it can answer now (token-mode.ts `verifyNow`). */
+  verifyNow?: (token: string) => IDToken | undefined;
+  /** The token mode's revocation check, read on every request (see `TokenMode.sessionRevoked`). */
+  sessionRevoked?: (claims: IDToken) => boolean | Promise<boolean>;
+}
 
 /** Verifies the bearer token of an `Authorization` value, remembering verified ones. */
 export class BearerCheck {
@@ -37,8 +49,7 @@ export class BearerCheck {
   constructor(
     private readonly verify: (token: string) => Promise<IDToken>,
     options: ResolvedOptions,
-    /** The token mode's revocation check, read on every request (see `TokenMode.sessionRevoked`). */
-    private readonly sessionRevoked?: (claims: IDToken) => boolean | Promise<boolean>,
+    private readonly hooks: BearerHooks = {},
   ) {
     this.cache =
       options.tokenCacheSize > 0
@@ -51,21 +62,38 @@ export class BearerCheck {
   }
 
   /**
-   * The claims of a token verified before, if the cache still holds them,
-   * without an await. The key is the SHA-256 of the whole `Authorization`
-   * value: the token in it was verified, and the same value always yields
-   * the same token.
+   * The claims without an await: from the cache, else verified by the
+   * synchronous fast path and remembered. Undefined when neither can answer
+   * (`claims` then decides, errors included).
    */
-  cached(authorization: string): IDToken | undefined {
-    const key = this.cache?.hash(authorization);
-    const claims = typeof key === "string" ? this.cache?.get(key) : undefined;
-    if (claims === undefined || this.sessionRevoked === undefined) return claims;
+  now(authorization: string): IDToken | undefined {
+    const claims = this.verifiedNow(authorization);
+    const { sessionRevoked } = this.hooks;
+    if (claims === undefined || sessionRevoked === undefined) return claims;
     // Only a session known locally to be live passes here; any other goes the slow way (`claims`),
     // which awaits the same store call (a failure is answered there, not left unhandled here).
-    const revoked = this.sessionRevoked(claims);
+    const revoked = sessionRevoked(claims);
     if (revoked === false) return claims;
     if (revoked !== true) revoked.catch(() => {});
     return undefined;
+  }
+
+  private verifiedNow(authorization: string): IDToken | undefined {
+    const cache = this.cache;
+    const key = cache?.hash(authorization);
+    if (typeof key === "string") {
+      const cached = cache?.get(key);
+      if (cached !== undefined) return cached;
+    }
+    const { verifyNow } = this.hooks;
+    if (verifyNow === undefined || authorization.includes(",")) return undefined;
+    const token = bearerToken(authorization);
+    if (token === undefined) return undefined;
+    const startedAt = Date.now();
+    const epoch = keyRemovalEpoch();
+    const claims = verifyNow(token);
+    if (claims === undefined || cache === undefined || typeof key !== "string") return claims;
+    return cache.set(key, claims, startedAt, epoch);
   }
 
   /**
@@ -74,7 +102,8 @@ export class BearerCheck {
    */
   async claims(authorization: string | undefined): Promise<IDToken> {
     const claims = await this.verifiedClaims(authorization);
-    if (this.sessionRevoked !== undefined && (await this.sessionRevoked(claims))) {
+    const { sessionRevoked } = this.hooks;
+    if (sessionRevoked !== undefined && (await sessionRevoked(claims))) {
       throw unauthorized("The session of this token has ended; log in again.");
     }
     return claims;
@@ -121,20 +150,21 @@ export function createGuard(
     }
     return { kind: "denied", response };
   };
-  return async (authorization, origin) => {
-    if (authorization === undefined) return optional ? ANONYMOUS : refusal(missingToken(), origin);
-    // The hot path: a token verified before costs one hash and one lookup, and no await here.
-    let claims = bearer.cached(authorization);
-    if (claims === undefined) {
-      try {
-        claims = await bearer.claims(authorization);
-      } catch (error) {
-        return refusal(toAuthError(error), origin);
-      }
-    }
+  const decide = (claims: IDToken, origin: RequestOrigin | undefined): GuardOutcome => {
     const unmet = unmetRequirement(claims, compiled);
     return unmet === undefined
       ? { kind: "token", token: claims }
       : refusal(forbidden(unmet), origin);
+  };
+  return (authorization, origin) => {
+    if (authorization === undefined) return optional ? ANONYMOUS : refusal(missingToken(), origin);
+    // The hot path, without a promise: a token verified before costs one hash and one
+    // lookup; a new one the synchronous fast path verifies costs little more than its signature.
+    const claims = bearer.now(authorization);
+    if (claims !== undefined) return decide(claims, origin);
+    return bearer.claims(authorization).then(
+      (verified) => decide(verified, origin),
+      (error: unknown) => refusal(toAuthError(error), origin),
+    );
   };
 }

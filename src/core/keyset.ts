@@ -118,6 +118,16 @@ interface LoadedKeys {
   resolve: ReturnType<typeof createLocalJWKSet>;
   /** When the load that produced these keys began, plus the maximum age. */
   trustedUntil: number;
+  /**
+   * The keys `resolve` picked, by `alg` and then `kid`: jose's selection
+   * reads nothing else of a compact JWS's header, so the same pair picks the
+   * same key from the same JWKS (see `keyNow`).
+   */
+  picked: Map<string, Map<string | undefined, CryptoKey>>;
+}
+
+function loadedKeys(jwks: JSONWebKeySet, trustedUntil: number): LoadedKeys {
+  return { resolve: createLocalJWKSet(jwks), trustedUntil, picked: new Map() };
 }
 
 export class RefreshingKeySet {
@@ -139,7 +149,7 @@ export class RefreshingKeySet {
   /** Starts from known keys (e.g. persisted ones) that still count as stale. */
   seed(jwks: JSONWebKeySet): void {
     // Not checked for usability: a key jose refuses still only costs a 401 (see verifyJwt).
-    this.keys ??= { resolve: createLocalJWKSet(jwks), trustedUntil: Number.NEGATIVE_INFINITY };
+    this.keys ??= loadedKeys(jwks, Number.NEGATIVE_INFINITY);
   }
 
   /** The keys currently held, if any. */
@@ -169,11 +179,35 @@ export class RefreshingKeySet {
     return this.inFlight;
   }
 
+  /**
+   * Without an await, the key `getKey` would give a compact JWS whose header
+   * has this `alg` and `kid`, if `getKey` has picked it from the keys held
+   * now and they need no reload first; else undefined (then ask `getKey`).
+   * For the synchronous fast path of the guards (fast-verify.ts).
+   */
+  keyNow(alg: string, kid: string | undefined): CryptoKey | undefined {
+    const keys = this.keys;
+    const key = keys?.picked.get(alg)?.get(kid);
+    if (key === undefined || this.mustReloadFirst()) return undefined;
+    return key;
+  }
+
   /** The key for a header from the keys held now, noted with how long those keys are trusted. */
   private async lookUp(header: KeyHeader, token: KeyToken) {
     const keys = this.keys as LoadedKeys;
     const key = await keys.resolve(header, token);
     keyTrustedUntil.set(key, keys.trustedUntil);
+    const { alg, kid } = header;
+    // Only what jose chose from alg and kid alone: an unprotected header (token.header) joins in too.
+    if (
+      token?.header === undefined &&
+      typeof alg === "string" &&
+      (kid === undefined || typeof kid === "string") &&
+      key instanceof CryptoKey
+    ) {
+      const byKid = keys.picked.get(alg) ?? new Map<string | undefined, CryptoKey>();
+      keys.picked.set(alg, byKid.set(kid, key));
+    }
     return key;
   }
 
@@ -191,16 +225,22 @@ export class RefreshingKeySet {
   }
 
   private async keepFresh(): Promise<void> {
+    if (this.mustReloadFirst()) await this.reload().catch(() => {});
+  }
+
+  /**
+   * True when the keys are past the maximum age and a reload must be tried
+   * before they are used, unless the endpoint is failing; else starts the
+   * background refresh when it is due. No flood can force reloads: after a
+   * success the keys are fresh for the maximum age.
+   */
+  private mustReloadFirst(): boolean {
     const { trustedUntil } = this.keys as LoadedKeys;
     const now = Date.now();
-    // Past the maximum age, wait for a reload, unless the endpoint is failing. No
-    // flood can force these: after a success the keys are fresh for the maximum age.
-    if (now > trustedUntil && this.failures === 0) {
-      await this.reload().catch(() => {});
-      return;
-    }
+    if (now > trustedUntil && this.failures === 0) return true;
     const refreshAt = trustedUntil - (1 - REFRESH_AHEAD) * this.timing.maxAgeMs;
     if (now >= refreshAt && this.mayLoad()) this.reload().catch(() => {});
+    return false;
   }
 
   private async firstLoad(): Promise<void> {
@@ -222,10 +262,7 @@ export class RefreshingKeySet {
       const jwks = await usableKeys(fetched);
       this.reportUnusable(fetched.keys.length - jwks.keys.length, fetched.keys.length);
       const previous = this.keys?.resolve.jwks();
-      this.keys = {
-        resolve: createLocalJWKSet(jwks),
-        trustedUntil: startedAt + this.timing.maxAgeMs,
-      };
+      this.keys = loadedKeys(jwks, startedAt + this.timing.maxAgeMs);
       this.failures = 0;
       if (previous !== undefined && dropsAKey(previous, jwks)) removalEpoch += 1;
     } catch (error) {

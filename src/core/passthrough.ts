@@ -32,6 +32,10 @@ export class PassthroughMode implements TokenMode {
     return this.verifier.verify(token);
   }
 
+  verifyNow(token: string): IDToken | undefined {
+    return this.verifier.verifyNow(token);
+  }
+
   async revoke(): Promise<void> {}
 
   /** The token's claims, completed by the IdP's userinfo endpoint when they lack the profile. */

@@ -89,6 +89,8 @@ export interface TokenMode {
   exchange?(subject: IDToken, subjectToken: string): Promise<TokenExchangeBody>;
   /** The claims of a bearer token this mode accepts; an AuthError (401, 503) otherwise. */
   verify(token: string): Promise<IDToken>;
+  /** `verify` without an await where the mode can answer now; undefined means "ask `verify`". */
+  verifyNow?(token: string): IDToken | undefined;
   /** Logout with a token: ends what it belongs to, if this mode keeps anything. */
   revoke(token: string): Promise<void>;
   /** The claims /userinfo answers from: the token's own, completed where the mode can. */

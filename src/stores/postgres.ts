@@ -64,8 +64,27 @@ function numberPlaceholders(text: string): string {
   return text.replace(/\?/g, () => `$${++index}`);
 }
 
+/**
+ * Statements with parameters as named prepared statements, one name per
+ * text: each connection parses and plans a statement once, not on every
+ * rotation (the store's statements are a fixed set, so this stays small).
+ */
+const prepared = new Map<string, { name: string; text: string }>();
+
+function preparedQuery(text: string): { name: string; text: string } {
+  let query = prepared.get(text);
+  if (query === undefined) {
+    query = { name: `ts_oidc_auth_${prepared.size + 1}`, text: numberPlaceholders(text) };
+    prepared.set(text, query);
+  }
+  return query;
+}
+
 async function runOn(target: Pool | PoolClient, { text, params }: Statement): Promise<SqlResult> {
-  const result = await target.query(numberPlaceholders(text), [...params]);
+  const result =
+    params.length === 0
+      ? await target.query(text)
+      : await target.query({ ...preparedQuery(text), values: [...params] });
   return { rows: result.rows, changes: result.rowCount ?? 0 };
 }
 
