@@ -10,14 +10,22 @@ import type { IDToken, Requirement } from "../core/claims.ts";
 import type { RouterOptions } from "../core/endpoints/index.ts";
 import type { Guard } from "../core/guard.ts";
 import type { AuthResponse } from "../core/http.ts";
+import type { BrowserSession } from "../core/session/guard.ts";
 import { OIDCAuth } from "../oidc-auth.ts";
-import { nodeAuthorization, nodeAuthRequest, nodeRequestBody } from "./node-request.ts";
+import {
+  nodeAuthorization,
+  nodeAuthRequest,
+  nodeBrowser,
+  nodeRequestBody,
+} from "./node-request.ts";
 
 declare global {
   namespace Express {
     interface Request {
       /** The validated token's claims; set by `required()`, `undefined` when `optional()` finds none. */
       token?: IDToken;
+      /** The browser session that authenticated the request (README "Browser sessions"), if one did. */
+      authSession?: BrowserSession;
     }
   }
 }
@@ -90,17 +98,20 @@ function toAuthRequest(req: Request) {
 
 function guardMiddleware(guard: Guard): RequestHandler {
   return async (req, res, next) => {
-    const outcome = await guard(nodeAuthorization(req));
+    const outcome = await guard(nodeAuthorization(req), nodeBrowser(req));
     if (outcome.kind === "denied") return send(res, outcome.response);
+    if (outcome.cookies?.length) res.append("set-cookie", outcome.cookies);
     req.token = outcome.kind === "token" ? outcome.token : undefined;
+    req.authSession = outcome.kind === "token" ? outcome.session : undefined;
     next();
   };
 }
 
 function send(res: Response, response: AuthResponse): void {
   res.status(response.status).set(response.headers);
+  if (response.cookies?.length) res.append("set-cookie", response.cookies);
   if (response.body === undefined) res.end();
   else res.json(response.body);
 }
 
-export type { IDToken, Requirement, RouterOptions };
+export type { BrowserSession, IDToken, Requirement, RouterOptions };

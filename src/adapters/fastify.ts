@@ -13,8 +13,9 @@ import type { IDToken, Requirement } from "../core/claims.ts";
 import type { RouterOptions } from "../core/endpoints/index.ts";
 import type { Guard } from "../core/guard.ts";
 import type { AuthResponse } from "../core/http.ts";
+import type { BrowserSession } from "../core/session/guard.ts";
 import { OIDCAuth } from "../oidc-auth.ts";
-import { nodeAuthorization, nodeAuthRequest } from "./node-request.ts";
+import { nodeAuthorization, nodeAuthRequest, nodeBrowser } from "./node-request.ts";
 
 // The plugin only uses the instance it is registered on: fastify itself is
 // not loaded here (types only), so nothing waits at import (README "CommonJS").
@@ -23,6 +24,8 @@ declare module "fastify" {
   interface FastifyRequest {
     /** The validated token's claims; set by `required()`, `undefined` when `optional()` finds none. */
     token?: IDToken;
+    /** The browser session that authenticated the request (README "Browser sessions"), if one did. */
+    authSession?: BrowserSession;
   }
 }
 
@@ -87,15 +90,19 @@ function toAuthRequest(request: FastifyRequest) {
 
 function preHandler(guard: Guard): preHandlerAsyncHookHandler {
   return async (request, reply) => {
-    const outcome = await guard(nodeAuthorization(request.raw));
+    const outcome = await guard(nodeAuthorization(request.raw), nodeBrowser(request.raw));
     if (outcome.kind === "denied") return send(reply, outcome.response);
+    // Fastify sends an array of set-cookie values as separate header lines.
+    if (outcome.cookies?.length) reply.header("set-cookie", outcome.cookies);
     request.token = outcome.kind === "token" ? outcome.token : undefined;
+    request.authSession = outcome.kind === "token" ? outcome.session : undefined;
   };
 }
 
 function send(reply: FastifyReply, response: AuthResponse): FastifyReply {
   reply.code(response.status).headers(response.headers);
+  if (response.cookies?.length) reply.header("set-cookie", response.cookies);
   return response.body === undefined ? reply.send() : reply.send(response.body);
 }
 
-export type { IDToken, Requirement, RouterOptions };
+export type { BrowserSession, IDToken, Requirement, RouterOptions };

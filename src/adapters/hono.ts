@@ -10,12 +10,15 @@ import type { AuthCore } from "../core/auth-core.ts";
 import type { IDToken, Requirement } from "../core/claims.ts";
 import type { RouterOptions } from "../core/endpoints/index.ts";
 import type { Guard } from "../core/guard.ts";
+import type { BrowserSession } from "../core/session/guard.ts";
 import { OIDCAuth } from "../oidc-auth.ts";
-import { authorizationOf, toAuthRequest, toResponse } from "./fetch.ts";
+import { authorizationOf, browserOf, toAuthRequest, toResponse, withCookies } from "./fetch.ts";
 import { nodeAuthorization } from "./node-request.ts";
 
-/** What the guards put into the context: `c.get("token")`. */
-export type TokenVariables<T extends IDToken | undefined> = { Variables: { token: T } };
+/** What the guards put into the context: `c.get("token")`, and `c.get("authSession")` for a browser session. */
+export type TokenVariables<T extends IDToken | undefined> = {
+  Variables: { token: T; authSession: BrowserSession | undefined };
+};
 
 export interface HonoAuth {
   /**
@@ -41,8 +44,10 @@ export function honoAuth(auth: AuthCore): HonoAuth {
       }
       return app;
     },
-    required: (requirement) => middleware<IDToken>(auth.guard(requirement, false)),
-    optional: (requirement) => middleware<IDToken | undefined>(auth.guard(requirement, true)),
+    required: (requirement) =>
+      middleware<IDToken>(auth.guard(requirement, false), auth.browserSessions),
+    optional: (requirement) =>
+      middleware<IDToken | undefined>(auth.guard(requirement, true), auth.browserSessions),
   };
 }
 
@@ -61,17 +66,34 @@ export class HonoOIDCAuth extends OIDCAuth implements HonoAuth {
 
 function middleware<T extends IDToken | undefined>(
   guard: Guard,
+  sessions: boolean,
 ): MiddlewareHandler<TokenVariables<T>> {
   return async (c, next) => {
     const fromNode = authorizationFromNode(c.env);
-    const outcome = await guard(
-      fromNode === undefined ? authorizationOf(c.req.raw) : (fromNode ?? undefined),
-    );
+    const authorization =
+      fromNode === undefined ? authorizationOf(c.req.raw) : (fromNode ?? undefined);
+    // Web headers are read for the session only when there is no bearer token to check.
+    const browser = sessions && authorization === undefined ? browserOf(c.req.raw) : undefined;
+    const outcome = await guard(authorization, browser);
     if (outcome.kind === "denied") return toResponse(outcome.response);
     // Only an optional guard lets a caller through without a token; T admits undefined there.
     c.set("token", (outcome.kind === "token" ? outcome.token : undefined) as T);
+    c.set("authSession", outcome.kind === "token" ? outcome.session : undefined);
     await next();
+    if (outcome.cookies?.length) addCookies(c, outcome.cookies);
   };
+}
+
+/**
+ * The guard's `Set-Cookie` values on the app's response. Assigning `c.res`
+ * would keep the old response's cookies only, so a response with immutable
+ * headers is copied and put in place of none.
+ */
+function addCookies(c: { res: Response }, cookies: string[]): void {
+  const copy = withCookies(c.res, cookies);
+  if (copy === c.res) return;
+  (c as { res: Response | undefined }).res = undefined;
+  c.res = copy;
 }
 
 /**
@@ -98,4 +120,4 @@ function authorizationFromNode(env: unknown): string | null | undefined {
     : authorization;
 }
 
-export type { IDToken, Requirement, RouterOptions };
+export type { BrowserSession, IDToken, Requirement, RouterOptions };

@@ -7,18 +7,25 @@
 import { bearerToken } from "./bearer.ts";
 import { compileRequirement, type IDToken, type Requirement, unmetRequirement } from "./claims.ts";
 import { type AuthError, badRequest, forbidden, missingToken } from "./errors.ts";
-import { type AuthResponse, errorResponse } from "./http.ts";
+import { type AuthResponse, type BrowserRequest, errorResponse } from "./http.ts";
 import { keyRemovalEpoch } from "./keyset.ts";
 import type { ResolvedOptions } from "./options.ts";
+import type { BrowserSession } from "./session/guard.ts";
 import { TokenCache } from "./token-cache.ts";
 
-/** What a guard decided about one request. */
+/**
+ * What a guard decided about one request. A browser session (session/guard.ts)
+ * adds itself and the `Set-Cookie` values that renew or clear it.
+ */
 export type GuardOutcome =
-  | { kind: "token"; token: IDToken }
-  | { kind: "anonymous" }
+  | { kind: "token"; token: IDToken; session?: BrowserSession; cookies?: string[] }
+  | { kind: "anonymous"; cookies?: string[] }
   | { kind: "denied"; response: AuthResponse };
 
-export type Guard = (authorization: string | undefined) => Promise<GuardOutcome>;
+export type Guard = (
+  authorization: string | undefined,
+  browser?: BrowserRequest,
+) => Promise<GuardOutcome>;
 
 const ANONYMOUS: GuardOutcome = Object.freeze({ kind: "anonymous" });
 

@@ -10,6 +10,7 @@ import type { AuthRequest, AuthResponse } from "../http.ts";
 import type { IdentityProvider, TokenSet } from "../idp.ts";
 import type { ResolvedOptions } from "../options.ts";
 import type { RedirectPolicy } from "../redirects.ts";
+import type { BrowserSessions } from "../session/sessions.ts";
 import type { LoginStateSealer } from "../state.ts";
 import type { TokenMode } from "../token-mode.ts";
 
@@ -21,6 +22,8 @@ export interface EndpointContext {
   readonly idpTokens: TokenVerifier;
   readonly loginState: LoginStateSealer;
   readonly redirects: RedirectPolicy;
+  /** Browser sessions, when the `browserSessions` option is on. */
+  readonly sessions: BrowserSessions | undefined;
   /** The claims of the bearer token in an `Authorization` value, through the guards' cache. */
   verifyBearer(authorization: string | undefined): Promise<IDToken>;
 }
