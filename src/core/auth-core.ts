@@ -115,6 +115,20 @@ export class AuthCore {
       guard(authorization, browser === undefined ? undefined : this.#browser(browser));
   }
 
+  /**
+   * An optional guard that reads the browser session without renewing it,
+   * for places that cannot set cookies (Next.js Server Components).
+   */
+  sessionReader(requirement: Requirement = {}): Guard {
+    const logger = this.#options.logger;
+    const toAuthError = (error: unknown) => asAuthError(error, logger);
+    const bearer = createGuard(this.#bearer, requirement, this.#options, true, toAuthError);
+    if (this.#sessions === undefined) return bearer;
+    const guard = sessionGuard(bearer, this.#sessions, toAuthError, false);
+    return (authorization, browser) =>
+      guard(authorization, browser === undefined ? undefined : this.#browser(browser));
+  }
+
   /** Whether browser sessions are on (README "Browser sessions"). */
   get browserSessions(): boolean {
     return this.#sessions !== undefined;

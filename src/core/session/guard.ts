@@ -27,16 +27,18 @@ const crossSite = () =>
     "A request that changes something needs a same-origin proof (Sec-Fetch-Site or Origin) when a session cookie authenticates it.",
   );
 
+/** With `renew` false the session is only read (see `BrowserSessions.lookup`). */
 export function sessionGuard(
   bearer: Guard,
   sessions: BrowserSessions,
   toAuthError: (error: unknown) => AuthError,
+  renew = true,
 ): Guard {
   return async (authorization, browser) => {
     if (authorization !== undefined || browser === undefined) return bearer(authorization);
     let found: Awaited<ReturnType<BrowserSessions["lookup"]>>;
     try {
-      found = await sessions.lookup(browser.method, browser);
+      found = await sessions.lookup(browser.method, browser, renew);
     } catch (error) {
       return { kind: "denied", response: errorResponse(toAuthError(error)) };
     }

@@ -118,8 +118,17 @@ export class BrowserSessions {
     return this.write(tokens, nowSeconds(), browser);
   }
 
-  /** The session of a request, renewed (tokens refreshed, lifetime rolled) where due. */
-  async lookup(method: string, browser: BrowserRequest | undefined): Promise<SessionLookup> {
+  /**
+   * The session of a request, renewed (tokens refreshed, lifetime rolled)
+   * where due; with `renew` false (where no cookie can be written, e.g. a
+   * Next.js Server Component) only read: a refresh whose new cookie would be
+   * lost would spend the refresh token for nothing.
+   */
+  async lookup(
+    method: string,
+    browser: BrowserRequest | undefined,
+    renew = true,
+  ): Promise<SessionLookup> {
     const scope = cookieScope(browser);
     const cookies = parseCookies(browser?.cookie);
     const name = cookieName(this.settings.cookieName, scope);
@@ -131,12 +140,12 @@ export class BrowserSessions {
     if (!sameOriginProof(method, browser)) return { kind: "cross-site" };
     let { tokens } = session;
     const now = nowSeconds();
-    let renew = now - session.issuedAt >= Math.min(60, this.settings.rollingSeconds / 2);
-    if (dueForRefresh(tokens, session.tokensAt, now)) {
+    let rolled = renew && now - session.issuedAt >= Math.min(60, this.settings.rollingSeconds / 2);
+    if (renew && dueForRefresh(tokens, session.tokensAt, now)) {
       const refreshed = await this.refreshed(tokens);
       if (refreshed === undefined) return ended;
       tokens = refreshed;
-      renew = true;
+      rolled = true;
     }
     if (this.settings.store === "broker" && !(await this.isLive(tokens.access_token))) return ended;
     const expiresAt = Math.min(
@@ -146,8 +155,8 @@ export class BrowserSessions {
     return {
       kind: "live",
       tokens,
-      expiresAt: renew ? expiresAt : session.expiresAt,
-      cookies: renew
+      expiresAt: rolled ? expiresAt : session.expiresAt,
+      cookies: rolled
         ? await this.write(
             tokens,
             session.createdAt,
