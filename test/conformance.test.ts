@@ -13,7 +13,14 @@ import { type DevIdp, startDevIdp } from "../dev-idp/index.ts";
 import { IdpUserAgent } from "../dev-idp/user-agent.ts";
 import type { OIDCAuthOptions, RouterOptions } from "../src/index.ts";
 import { MemoryBrokerStore } from "../src/stores/index.ts";
-import { ADAPTERS, type AdapterFixture, AUTH_PORTS, type RunningApp } from "./helpers/adapters.ts";
+import {
+  ADAPTERS,
+  type AdapterFixture,
+  AUTH_PORTS,
+  type RunningApp,
+  SESSION_ROUTE,
+} from "./helpers/adapters.ts";
+import { BrowserClient, CookieJar } from "./helpers/browser-client.ts";
 import { ALICE, BOB, loginAtIdp as loginAtIdpVia } from "./helpers/flows.ts";
 import { forgedTokens, signWithIdpKey, validClaims } from "./helpers/forge.ts";
 import { capturingLogger, type Reply, TestClient } from "./helpers/http.ts";
@@ -992,6 +999,219 @@ for (const adapter of ADAPTERS) {
         assert.equal((await broker.post(introspectPath, { token: "x" })).status, 404);
         assert.equal((await http.post(revokePath, { token: "x" })).status, 404);
         assert.equal((await http.post(introspectPath, { token: "x" })).status, 404);
+      });
+    });
+
+    describe("browser sessions", () => {
+      const sessionOptions = (overrides: Partial<OIDCAuthOptions> = {}) =>
+        authOptions(idp, {
+          browserSessions: { rollingSeconds: 600, absoluteSeconds: 3600 },
+          allowedRedirectUris: [`http://127.0.0.1${paths.callback}`],
+          ...overrides,
+        });
+
+      /** /login as a page of the app sends the browser there, up to the IdP's redirect back. */
+      async function startBrowserLogin(browser: BrowserClient, returnTo = SESSION_ROUTE) {
+        const callbackUri = `${browser.http.baseUrl}${paths.callback}`;
+        const started = await browser.get(
+          `${paths.login}?redirect_uri=${encodeURIComponent(callbackUri)}&return_to=${encodeURIComponent(returnTo)}`,
+        );
+        assert.equal(started.status, 302, started.text);
+        const back = await new IdpUserAgent().authorize(
+          new URL(started.headers.get("location") ?? ""),
+          user.username,
+          user.password,
+        );
+        return { started, callback: `${paths.callback}${back.search}`, back };
+      }
+
+      async function browserLogin(app: TestClient, jar = new CookieJar()) {
+        const browser = new BrowserClient(app, jar);
+        const { callback } = await startBrowserLogin(browser);
+        const done = await browser.get(callback);
+        assert.equal(done.status, 303, done.text);
+        return browser;
+      }
+
+      it("logs in: login cookie, 303 back to the page, a session the guard admits, no token JSON", async () => {
+        const app = await startClient(adapter, sessionOptions(), apps);
+        const browser = new BrowserClient(app);
+        const { started, callback } = await startBrowserLogin(browser);
+        const [loginCookie = ""] = started.headers.getSetCookie();
+        assert.match(loginCookie, /^oidc-session-login=[\w-]+\.[\w.-]+; /);
+        assert.match(loginCookie, /; HttpOnly/);
+        assert.match(loginCookie, /; SameSite=Lax/);
+        assert.match(loginCookie, /; Path=\//);
+        assert.doesNotMatch(loginCookie, /Secure/, "plain http on loopback: no Secure");
+        const done = await browser.get(callback);
+        assert.equal(done.status, 303, done.text);
+        assert.equal(done.headers.get("location"), `${app.baseUrl}${SESSION_ROUTE}`);
+        assert.equal(done.text, "");
+        assert.ok(browser.jar.cookies.has("oidc-session"));
+        assert.ok(!browser.jar.cookies.has("oidc-session-login"), "the login cookie is cleared");
+        const me = await browser.get(SESSION_ROUTE);
+        assert.equal(me.status, 200, me.text);
+        assert.equal(me.json.username, "alice");
+        assert.equal(me.json.via, "session");
+        assert.ok(Number(me.json.accessTokenLength) > 0);
+        assertError(await app.get(SESSION_ROUTE), 401);
+      });
+
+      it("refuses a callback without the login cookie, and the code with its state at /token", async () => {
+        const app = await startClient(adapter, sessionOptions(), apps);
+        const first = await startBrowserLogin(new BrowserClient(app));
+        assertError(await app.get(first.callback), 400, "invalid_grant");
+        const second = await startBrowserLogin(new BrowserClient(app));
+        const state = second.back.searchParams.get("state") ?? "";
+        const reply = await app.post(paths.token, {
+          code: second.back.searchParams.get("code") ?? "",
+          redirect_uri: `${app.baseUrl}${paths.callback}`,
+          code_verifier: state.slice(state.lastIndexOf("|") + 1),
+        });
+        assertError(reply, 400, "invalid_grant");
+        assert.match(String(reply.json.detail), /bound to the browser/);
+      });
+
+      it("refuses a swapped state and a replayed one", async () => {
+        const app = await startClient(adapter, sessionOptions(), apps);
+        const mine = new BrowserClient(app);
+        await startBrowserLogin(mine);
+        const theirs = await startBrowserLogin(new BrowserClient(app));
+        const swapped = await mine.get(theirs.callback);
+        assertError(swapped, 400, "invalid_grant");
+        assert.match(String(swapped.json.detail), /another login/);
+        const browser = new BrowserClient(app);
+        const { callback } = await startBrowserLogin(browser);
+        const beforeCallback = browser.jar.copy();
+        assert.equal((await browser.get(callback)).status, 303);
+        assertError(
+          await new BrowserClient(app, beforeCallback).get(callback),
+          400,
+          "invalid_grant",
+        );
+      });
+
+      it("refuses a tampered session cookie and clears it", async () => {
+        const app = await startClient(adapter, sessionOptions(), apps);
+        const browser = await browserLogin(app);
+        const sealed = browser.jar.cookies.get("oidc-session") ?? "";
+        const at = sealed.length - 10;
+        browser.jar.cookies.set(
+          "oidc-session",
+          `${sealed.slice(0, at)}${sealed[at] === "A" ? "B" : "A"}${sealed.slice(at + 1)}`,
+        );
+        const reply = await browser.get(SESSION_ROUTE);
+        assertError(reply, 401);
+        assert.ok(!browser.jar.cookies.has("oidc-session"), "the bad cookie is cleared");
+        assert.deepEqual((await browser.get("/maybe-me")).json, { anonymous: true });
+      });
+
+      it("refuses a session past its lifetime", async () => {
+        const app = await startClient(
+          adapter,
+          // 3 s: the first request must still fall inside it on a loaded machine.
+          sessionOptions({ browserSessions: { rollingSeconds: 3, absoluteSeconds: 3 } }),
+          apps,
+        );
+        const browser = await browserLogin(app);
+        const kept = browser.jar.copy();
+        assert.equal((await browser.get(SESSION_ROUTE)).status, 200);
+        await new Promise((resolve) => setTimeout(resolve, 3600));
+        assertError(await new BrowserClient(app, kept).get(SESSION_ROUTE), 401);
+      });
+
+      it("refuses an unsafe method without a same-origin proof; bearer requests need none", async () => {
+        const app = await startClient(adapter, sessionOptions(), apps);
+        const browser = await browserLogin(app);
+        const crossSite: Array<Record<string, string>> = [
+          {},
+          { "sec-fetch-site": "cross-site" },
+          { "sec-fetch-site": "same-site" },
+          { origin: "https://evil.example.org" },
+          { "sec-fetch-site": "cross-site", origin: app.baseUrl },
+        ];
+        for (const headers of crossSite) {
+          const refused = await browser.post(SESSION_ROUTE, headers);
+          assertError(refused, 403);
+        }
+        const sameOrigin: Array<Record<string, string>> = [
+          { "sec-fetch-site": "same-origin" },
+          { origin: app.baseUrl },
+        ];
+        for (const headers of sameOrigin) {
+          const allowed = await browser.post(SESSION_ROUTE, headers);
+          assert.equal(allowed.status, 200, allowed.text);
+          assert.equal(allowed.json.via, "session");
+        }
+        const { code, state } = await loginAtIdp(http, WEB_CALLBACK);
+        const tokens = remember(
+          await http.get(`${paths.callback}?code=${code}&state=${encodeURIComponent(state)}`),
+        );
+        const viaBearer = await app.request(
+          SESSION_ROUTE,
+          "POST",
+          bearer(String(tokens.json.access_token)),
+        );
+        assert.equal(viaBearer.status, 200, viaBearer.text);
+        assert.equal(viaBearer.json.via, "bearer");
+      });
+
+      it("refreshes the IdP tokens behind the scenes once the access token expires", async () => {
+        const shortIdp = await startDevIdp({ ...IDP_OPTIONS, accessTokenTtlSeconds: 2 });
+        idps.push(shortIdp);
+        const app = await startClient(
+          adapter,
+          {
+            ...sessionOptions(),
+            discoveryUrl: shortIdp.discoveryUrl,
+            clientSecret: shortIdp.confidentialClient.clientSecret,
+            audience: shortIdp.audience,
+          },
+          apps,
+        );
+        const browser = await browserLogin(app);
+        const before = browser.jar.cookies.get("oidc-session");
+        await new Promise((resolve) => setTimeout(resolve, 2100));
+        const [a, b] = await Promise.all([
+          new BrowserClient(app, browser.jar.copy()).get(SESSION_ROUTE),
+          browser.get(SESSION_ROUTE),
+        ]);
+        assert.equal(a.status, 200, a.text);
+        assert.equal(b.status, 200, b.text);
+        assert.notEqual(browser.jar.cookies.get("oidc-session"), before, "a renewed cookie");
+      });
+
+      it("logout clears the session and goes on to the IdP's end-session endpoint", async () => {
+        const app = await startClient(adapter, sessionOptions(), apps);
+        const browser = await browserLogin(app);
+        const reply = await browser.get(paths.logout);
+        assert.equal(reply.status, 302);
+        const location = new URL(reply.headers.get("location") ?? "");
+        assert.equal(`${location.origin}${location.pathname}`, `${idp.issuer}/session/end`);
+        assert.ok(location.searchParams.get("id_token_hint"), "the session's ID token as the hint");
+        assert.ok(!browser.jar.cookies.has("oidc-session"));
+        assertError(await browser.get(SESSION_ROUTE), 401);
+      });
+
+      it("broker store: logout at one instance ends the session at every instance sharing the store", async () => {
+        const store = new MemoryBrokerStore();
+        const brokerSessions = () =>
+          sessionOptions({
+            brokerMode: true,
+            brokerStore: store,
+            brokerAudience: BROKER_AUDIENCE,
+            brokerIssuer: "https://broker.example.org",
+          });
+        const one = await startClient(adapter, brokerSessions(), apps);
+        const two = await startClient(adapter, brokerSessions(), apps);
+        const browser = await browserLogin(one);
+        const atTwo = new BrowserClient(two, browser.jar.copy());
+        const before = await atTwo.get(SESSION_ROUTE);
+        assert.equal(before.status, 200, before.text);
+        assert.equal(before.json.via, "session");
+        assert.equal((await browser.get(paths.logout)).status, 302);
+        assertError(await atTwo.get(SESSION_ROUTE), 401);
+        assert.ok(!atTwo.jar.cookies.has("oidc-session"), "the ended session's cookie is cleared");
       });
     });
 

@@ -16,14 +16,23 @@ import type { IDToken, Requirement } from "../core/claims.ts";
 import type { RouterOptions } from "../core/endpoints/index.ts";
 import type { Guard, GuardOutcome } from "../core/guard.ts";
 import type { AuthResponse } from "../core/http.ts";
+import type { BrowserSession } from "../core/session/guard.ts";
 import { OIDCAuth } from "../oidc-auth.ts";
-import { nodeAuthorization, nodeAuthRequest, nodeOrigin, nodeRequestBody } from "./node-request.ts";
+import {
+  nodeAuthorization,
+  nodeAuthRequest,
+  nodeBrowser,
+  nodeOrigin,
+  nodeRequestBody,
+} from "./node-request.ts";
 
 declare global {
   namespace Express {
     interface Request {
       /** The validated token's claims; set by `required()`, `undefined` when `optional()` finds none. */
       token?: IDToken;
+      /** The browser session that authenticated the request (docs/browser-sessions.md "Browser sessions"), if one did. */
+      authSession?: BrowserSession;
     }
   }
 }
@@ -98,11 +107,17 @@ function toAuthRequest(req: Request) {
 function guardMiddleware(guard: Guard): RequestHandler {
   const apply = (req: Request, res: Response, next: NextFunction, outcome: GuardOutcome) => {
     if (outcome.kind === "denied") return send(res, outcome.response);
+    if (outcome.cookies?.length) res.append("set-cookie", outcome.cookies);
     req.token = outcome.kind === "token" ? outcome.token : undefined;
+    req.authSession = outcome.kind === "token" ? outcome.session : undefined;
     next();
   };
   return (req, res, next) => {
-    const outcome = guard(nodeAuthorization(req), () => nodeOrigin(req));
+    const outcome = guard(
+      nodeAuthorization(req),
+      () => nodeOrigin(req),
+      () => nodeBrowser(req),
+    );
     if (!(outcome instanceof Promise)) return apply(req, res, next, outcome);
     return outcome.then((settled) => apply(req, res, next, settled));
   };
@@ -110,8 +125,9 @@ function guardMiddleware(guard: Guard): RequestHandler {
 
 function send(res: Response, response: AuthResponse): void {
   res.status(response.status).set(response.headers);
+  if (response.cookies?.length) res.append("set-cookie", response.cookies);
   if (response.body === undefined) res.end();
   else res.json(response.body);
 }
 
-export type { IDToken, Requirement, RouterOptions };
+export type { BrowserSession, IDToken, Requirement, RouterOptions };

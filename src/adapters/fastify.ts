@@ -14,8 +14,9 @@ import type { IDToken, Requirement } from "../core/claims.ts";
 import type { RouterOptions } from "../core/endpoints/index.ts";
 import type { Guard, GuardOutcome } from "../core/guard.ts";
 import type { AuthResponse } from "../core/http.ts";
+import type { BrowserSession } from "../core/session/guard.ts";
 import { OIDCAuth } from "../oidc-auth.ts";
-import { nodeAuthorization, nodeAuthRequest, nodeOrigin } from "./node-request.ts";
+import { nodeAuthorization, nodeAuthRequest, nodeBrowser, nodeOrigin } from "./node-request.ts";
 
 // The plugin only uses the instance it is registered on: fastify itself is
 // not loaded here (types only), so nothing waits at import (README "CommonJS").
@@ -24,6 +25,8 @@ declare module "fastify" {
   interface FastifyRequest {
     /** The validated token's claims; set by `required()`, `undefined` when `optional()` finds none. */
     token?: IDToken;
+    /** The browser session that authenticated the request (docs/browser-sessions.md "Browser sessions"), if one did. */
+    authSession?: BrowserSession;
   }
 }
 
@@ -102,11 +105,18 @@ function preHandler(guard: Guard): preHandlerHookHandler {
       send(reply, outcome.response);
       return;
     }
+    // Fastify sends an array of set-cookie values as separate header lines.
+    if (outcome.cookies?.length) reply.header("set-cookie", outcome.cookies);
     request.token = outcome.kind === "token" ? outcome.token : undefined;
+    request.authSession = outcome.kind === "token" ? outcome.session : undefined;
     done();
   };
   return (request, reply, done) => {
-    const outcome = guard(nodeAuthorization(request.raw), () => nodeOrigin(request.raw));
+    const outcome = guard(
+      nodeAuthorization(request.raw),
+      () => nodeOrigin(request.raw),
+      () => nodeBrowser(request.raw),
+    );
     if (!(outcome instanceof Promise)) return apply(request, reply, done, outcome);
     outcome.then((settled) => apply(request, reply, done, settled)).catch(done);
   };
@@ -114,7 +124,8 @@ function preHandler(guard: Guard): preHandlerHookHandler {
 
 function send(reply: FastifyReply, response: AuthResponse): FastifyReply {
   reply.code(response.status).headers(response.headers);
+  if (response.cookies?.length) reply.header("set-cookie", response.cookies);
   return response.body === undefined ? reply.send() : reply.send(response.body);
 }
 
-export type { IDToken, Requirement, RouterOptions };
+export type { BrowserSession, IDToken, Requirement, RouterOptions };

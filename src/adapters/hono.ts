@@ -10,12 +10,15 @@ import type { AuthCore } from "../core/auth-core.ts";
 import type { IDToken, Requirement } from "../core/claims.ts";
 import type { RouterOptions } from "../core/endpoints/index.ts";
 import type { Guard, GuardOutcome } from "../core/guard.ts";
+import type { BrowserSession } from "../core/session/guard.ts";
 import { OIDCAuth } from "../oidc-auth.ts";
-import { authorizationOf, toAuthRequest, toResponse } from "./fetch.ts";
+import { authorizationOf, browserOf, toAuthRequest, toResponse, withCookies } from "./fetch.ts";
 import { nodeAuthorization } from "./node-request.ts";
 
-/** What the guards put into the context: `c.get("token")`. */
-export type TokenVariables<T extends IDToken | undefined> = { Variables: { token: T } };
+/** What the guards put into the context: `c.get("token")`, and `c.get("authSession")` for a browser session. */
+export type TokenVariables<T extends IDToken | undefined> = {
+  Variables: { token: T; authSession: BrowserSession | undefined };
+};
 
 export interface HonoAuth {
   /**
@@ -41,8 +44,10 @@ export function honoAuth(auth: AuthCore): HonoAuth {
       }
       return app;
     },
-    required: (requirement) => middleware<IDToken>(auth.guard(requirement, false)),
-    optional: (requirement) => middleware<IDToken | undefined>(auth.guard(requirement, true)),
+    required: (requirement) =>
+      middleware<IDToken>(auth.guard(requirement, false), auth.browserSessions),
+    optional: (requirement) =>
+      middleware<IDToken | undefined>(auth.guard(requirement, true), auth.browserSessions),
   };
 }
 
@@ -61,6 +66,7 @@ export class HonoOIDCAuth extends OIDCAuth implements HonoAuth {
 
 function middleware<T extends IDToken | undefined>(
   guard: Guard,
+  sessions: boolean,
 ): MiddlewareHandler<TokenVariables<T>> {
   // Only an optional guard lets a caller through without a token; T admits undefined there.
   const apply = (
@@ -70,7 +76,10 @@ function middleware<T extends IDToken | undefined>(
   ): ReturnType<MiddlewareHandler> => {
     if (outcome.kind === "denied") return Promise.resolve(toResponse(outcome.response));
     c.set("token", (outcome.kind === "token" ? outcome.token : undefined) as T);
-    return next();
+    c.set("authSession", outcome.kind === "token" ? outcome.session : undefined);
+    const cookies = outcome.cookies;
+    if (!cookies?.length) return next();
+    return next().then(() => addCookies(c, cookies));
   };
   // Without a promise of ours when the guard answers at once (guard.ts).
   return (c, next) => {
@@ -78,10 +87,24 @@ function middleware<T extends IDToken | undefined>(
     const outcome = guard(
       fromNode === undefined ? authorizationOf(c.req.raw) : (fromNode ?? undefined),
       () => new URL(c.req.url).origin,
+      // Web headers are read for the session only when there is no bearer token to check.
+      sessions ? () => browserOf(c.req.raw) : undefined,
     );
     if (!(outcome instanceof Promise)) return apply(c, next, outcome);
     return outcome.then((settled) => apply(c, next, settled));
   };
+}
+
+/**
+ * The guard's `Set-Cookie` values on the app's response. Assigning `c.res`
+ * would keep the old response's cookies only, so a response with immutable
+ * headers is copied and put in place of none.
+ */
+function addCookies(c: { res: Response }, cookies: string[]): void {
+  const copy = withCookies(c.res, cookies);
+  if (copy === c.res) return;
+  (c as { res: Response | undefined }).res = undefined;
+  c.res = copy;
 }
 
 /**
@@ -108,4 +131,4 @@ function authorizationFromNode(env: unknown): string | null | undefined {
     : authorization;
 }
 
-export type { IDToken, Requirement, RouterOptions };
+export type { BrowserSession, IDToken, Requirement, RouterOptions };

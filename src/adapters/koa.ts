@@ -11,13 +11,22 @@ import type { IDToken, Requirement } from "../core/claims.ts";
 import type { RouterOptions } from "../core/endpoints/index.ts";
 import type { Guard, GuardOutcome } from "../core/guard.ts";
 import type { AuthResponse } from "../core/http.ts";
+import type { BrowserSession } from "../core/session/guard.ts";
 import { OIDCAuth } from "../oidc-auth.ts";
-import { nodeAuthorization, nodeAuthRequest, nodeOrigin, nodeRequestBody } from "./node-request.ts";
+import {
+  nodeAuthorization,
+  nodeAuthRequest,
+  nodeBrowser,
+  nodeOrigin,
+  nodeRequestBody,
+} from "./node-request.ts";
 
 declare module "koa" {
   interface DefaultState {
     /** The validated token's claims; set by `required()`, `undefined` when `optional()` finds none. */
     token?: IDToken;
+    /** The browser session that authenticated the request (docs/browser-sessions.md "Browser sessions"), if one did. */
+    authSession?: BrowserSession;
   }
 }
 
@@ -75,11 +84,17 @@ function toAuthRequest(ctx: Context) {
 function middleware(guard: Guard): Middleware {
   const apply = (ctx: Context, next: Next, outcome: GuardOutcome) => {
     if (outcome.kind === "denied") return send(ctx, outcome.response);
+    if (outcome.cookies?.length) ctx.append("set-cookie", outcome.cookies);
     ctx.state.token = outcome.kind === "token" ? outcome.token : undefined;
+    ctx.state.authSession = outcome.kind === "token" ? outcome.session : undefined;
     return next();
   };
   return (ctx, next) => {
-    const outcome = guard(nodeAuthorization(ctx.req), () => nodeOrigin(ctx.req));
+    const outcome = guard(
+      nodeAuthorization(ctx.req),
+      () => nodeOrigin(ctx.req),
+      () => nodeBrowser(ctx.req),
+    );
     if (!(outcome instanceof Promise)) return apply(ctx, next, outcome);
     return outcome.then((settled) => apply(ctx, next, settled));
   };
@@ -87,10 +102,11 @@ function middleware(guard: Guard): Middleware {
 
 function send(ctx: Context, response: AuthResponse): void {
   ctx.set(response.headers);
+  if (response.cookies?.length) ctx.append("set-cookie", response.cookies);
   // An explicit null body stays empty; set before the status, which Koa
   // would otherwise turn into 204.
   ctx.body = response.body === undefined ? null : response.body;
   ctx.status = response.status;
 }
 
-export type { IDToken, Requirement, RouterOptions };
+export type { BrowserSession, IDToken, Requirement, RouterOptions };

@@ -3,7 +3,7 @@
  * of Node-based frameworks (Express, Fastify, Koa, NestJS on either).
  */
 import type { IncomingMessage } from "node:http";
-import type { AuthRequest, RawBody } from "../core/http.ts";
+import type { AuthRequest, BrowserRequest, RawBody } from "../core/http.ts";
 
 /**
  * `req` with its request target (`url`, which frameworks may rewrite below a
@@ -22,7 +22,30 @@ export function nodeAuthRequest(
     origin: nodeOrigin(req),
     contentType: req.headers["content-type"],
     body,
+    browser: nodeBrowser(req),
   };
+}
+
+type NodeRequestParts = Pick<IncomingMessage, "headers" | "method"> & { socket?: object | null };
+
+/** What browser sessions read from a Node request; the origin is the scheme of the socket and `Host`. */
+export function nodeBrowser(req: NodeRequestParts): BrowserRequest {
+  const { headers } = req;
+  // A TLS socket (node:tls) says `encrypted`; behind a proxy, `proxy` names the public origin.
+  const scheme = (req.socket as { encrypted?: boolean } | null | undefined)?.encrypted
+    ? "https"
+    : "http";
+  return {
+    method: req.method ?? "GET",
+    cookie: headers.cookie,
+    origin: headers.host === undefined ? undefined : `${scheme}://${headers.host}`,
+    originHeader: single(headers.origin),
+    fetchSite: single(headers["sec-fetch-site"]),
+  };
+}
+
+function single(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
 }
 
 /**

@@ -10,8 +10,16 @@ import type { RouterOptions } from "../core/endpoints/index.ts";
 import { missingToken } from "../core/errors.ts";
 import type { Guard } from "../core/guard.ts";
 import { errorResponse } from "../core/http.ts";
+import type { BrowserSession } from "../core/session/guard.ts";
 import { OIDCAuth } from "../oidc-auth.ts";
-import { guardRequest, notFound, toAuthRequest, toResponse } from "./fetch.ts";
+import {
+  guardRequest,
+  notFound,
+  sessionOf,
+  toAuthRequest,
+  toResponse,
+  withCookies,
+} from "./fetch.ts";
 
 type FetchHandler = (request: Request) => Response | Promise<Response>;
 
@@ -40,6 +48,8 @@ export interface WebAuth {
   authenticate(request: Request, requirement?: Requirement): Promise<IDToken | Response>;
   required(requirement?: Requirement): GuardWrapper<IDToken>;
   optional(requirement?: Requirement): GuardWrapper<IDToken | undefined>;
+  /** The browser session a guard admitted `request` with (docs/browser-sessions.md "Browser sessions"), if one did. */
+  session(request: Request): BrowserSession | undefined;
 }
 
 /** The Web-standard face of an auth object. */
@@ -47,13 +57,17 @@ export function webAuth(auth: AuthCore): WebAuth {
   return {
     handler: (options = {}) => authHandler(auth, options),
     async authenticate(request, requirement) {
-      const checked = await guardRequest(auth.guard(requirement, false), request);
+      const guard = auth.guard(requirement, false);
+      const checked = await guardRequest(guard, request, auth.browserSessions);
       if (checked instanceof Response) return checked;
       // A required guard never answers "anonymous"; should it ever, refuse rather than pass.
       return checked.token ?? toResponse(errorResponse(missingToken()));
     },
-    required: (requirement) => wrapWith<IDToken>(auth.guard(requirement, false)),
-    optional: (requirement) => wrapWith<IDToken | undefined>(auth.guard(requirement, true)),
+    required: (requirement) =>
+      wrapWith<IDToken>(auth.guard(requirement, false), auth.browserSessions),
+    optional: (requirement) =>
+      wrapWith<IDToken | undefined>(auth.guard(requirement, true), auth.browserSessions),
+    session: sessionOf,
   };
 }
 
@@ -74,6 +88,10 @@ export class WebOIDCAuth extends OIDCAuth implements WebAuth {
   /** Like `required()`, but an anonymous or unacceptable caller reaches the handler with `undefined`. */
   optional(requirement?: Requirement): GuardWrapper<IDToken | undefined> {
     return this.#web.optional(requirement);
+  }
+  /** The browser session a guard admitted `request` with, if one did: `auth.session(request)?.accessToken()`. */
+  session(request: Request): BrowserSession | undefined {
+    return this.#web.session(request);
   }
 }
 
@@ -100,15 +118,15 @@ function authHandler(auth: AuthCore, options: RouterOptions): AuthHandler {
   return handler;
 }
 
-function wrapWith<T extends IDToken | undefined>(guard: Guard): GuardWrapper<T> {
+function wrapWith<T extends IDToken | undefined>(guard: Guard, sessions: boolean): GuardWrapper<T> {
   return (handler) =>
     async (request, ...args) => {
-      const checked = await guardRequest(guard, request);
+      const checked = await guardRequest(guard, request, sessions);
       if (checked instanceof Response) return checked;
       // Only an optional guard lets a caller through without a token; T admits undefined there.
-      return handler(request, checked.token as T, ...args);
+      return withCookies(await handler(request, checked.token as T, ...args), checked.cookies);
     };
 }
 
-export type { IDToken, Requirement, RouterOptions };
+export type { BrowserSession, IDToken, Requirement, RouterOptions };
 export { notFound };

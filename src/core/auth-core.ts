@@ -11,12 +11,21 @@ import { TokenVerifier } from "./bearer.ts";
 import type { Requirement } from "./claims.ts";
 import type { EndpointContext } from "./endpoints/context.ts";
 import { asAuthError, type Route, type RouterOptions, routesOf } from "./endpoints/index.ts";
+import type { AuthError } from "./errors.ts";
 import { BearerCheck, createGuard, type Guard } from "./guard.ts";
+import type { AuthRequest, BrowserRequest } from "./http.ts";
 import { IdentityProvider } from "./idp.ts";
-import { type CoreOptions, type ResolvedOptions, resolveOptions } from "./options.ts";
+import {
+  ConfigurationError,
+  type CoreOptions,
+  type ResolvedOptions,
+  resolveOptions,
+} from "./options.ts";
 import { PassthroughMode } from "./passthrough.ts";
 import { RedirectPolicy } from "./redirects.ts";
 import { ProtectedResource } from "./resource-metadata.ts";
+import { sessionGuard } from "./session/guard.ts";
+import { BrowserSessions } from "./session/sessions.ts";
 import { LoginStateSealer, MemoryUsedOnceRegistry } from "./state.ts";
 import type { TokenMode } from "./token-mode.ts";
 
@@ -48,6 +57,8 @@ export class AuthCore {
   readonly #bearer: BearerCheck;
   readonly #basePath: BasePath;
   readonly #resource: ProtectedResource;
+  readonly #sessions: BrowserSessions | undefined;
+  readonly #publicOrigin: string | undefined;
 
   constructor(options: CoreOptions, plugin?: ModePlugin) {
     const resolved = resolveOptions(options, plugin?.optionNames);
@@ -60,6 +71,8 @@ export class AuthCore {
       new PassthroughMode(idp, idpTokens, resolved.logger);
     this.#options = resolved;
     this.#resource = new ProtectedResource(resolved, this.#basePath);
+    this.#sessions = browserSessions(resolved, secrets, mode);
+    this.#publicOrigin = resolved.proxy?.origin;
     this.#bearer = new BearerCheck((token) => mode.verify(token), resolved, {
       ...(mode.verifyNow === undefined ? {} : { verifyNow: (token) => mode.verifyNow?.(token) }),
       ...(mode.sessionRevoked === undefined ? {} : { sessionRevoked: mode.sessionRevoked }),
@@ -76,6 +89,7 @@ export class AuthCore {
       ),
       redirects: new RedirectPolicy(resolved.allowedRedirectUris),
       resource: this.#resource,
+      sessions: this.#sessions,
       verifyBearer: (authorization) => this.#bearer.claims(authorization),
     };
     warnAboutDefaults(resolved, secretsFrom, this.#context.redirects);
@@ -106,21 +120,85 @@ export class AuthCore {
    */
   routes(router: RouterOptions = {}): Route[] {
     this.#basePath.use(router.prefix);
-    return routesOf(this.#context, router);
+    return routesOf(this.#context, router).map((route) => ({
+      ...route,
+      handle: (request: AuthRequest) =>
+        route.handle(
+          request.browser === undefined
+            ? request
+            : { ...request, browser: this.#browser(request.browser) },
+        ),
+    }));
   }
 
   /** A guard for `required()` (optional false) or `optional()` (true), compiled once. */
   guard(requirement: Requirement = {}, optional = false): Guard {
     const logger = this.#options.logger;
-    return createGuard(
-      this.#bearer,
-      requirement,
-      this.#options,
-      optional,
-      (error) => asAuthError(error, logger),
-      (origin) => this.#resource.metadataUrl(origin),
+    const toAuthError = (error: unknown) => asAuthError(error, logger);
+    const bearer = this.#bearerGuard(requirement, optional, toAuthError);
+    if (this.#sessions === undefined) return bearer;
+    return sessionGuard(bearer, this.#sessions, toAuthError, (browser) => this.#browser(browser));
+  }
+
+  /**
+   * An optional guard that reads the browser session without renewing it,
+   * for places that cannot set cookies (Next.js Server Components).
+   */
+  sessionReader(requirement: Requirement = {}): Guard {
+    const logger = this.#options.logger;
+    const toAuthError = (error: unknown) => asAuthError(error, logger);
+    const bearer = this.#bearerGuard(requirement, true, toAuthError);
+    if (this.#sessions === undefined) return bearer;
+    return sessionGuard(
+      bearer,
+      this.#sessions,
+      toAuthError,
+      (browser) => this.#browser(browser),
+      false,
     );
   }
+
+  #bearerGuard(
+    requirement: Requirement,
+    optional: boolean,
+    toAuthError: (error: unknown) => AuthError,
+  ): Guard {
+    return createGuard(this.#bearer, requirement, this.#options, optional, toAuthError, (origin) =>
+      this.#resource.metadataUrl(origin),
+    );
+  }
+
+  /** Whether browser sessions are on (docs/browser-sessions.md "Browser sessions"). */
+  get browserSessions(): boolean {
+    return this.#sessions !== undefined;
+  }
+
+  /** The request's own origin is the public one when `proxy` names it (README "Configuration"). */
+  #browser(browser: BrowserRequest): BrowserRequest {
+    return this.#publicOrigin === undefined ? browser : { ...browser, origin: this.#publicOrigin };
+  }
+}
+
+/** Browser sessions when the option is on; `store: "broker"` needs a mode that keeps sessions. */
+function browserSessions(
+  options: ResolvedOptions,
+  secrets: readonly Uint8Array[],
+  mode: TokenMode,
+): BrowserSessions | undefined {
+  const settings = options.browserSessions;
+  if (settings === undefined) return undefined;
+  const store = settings.store ?? (mode.lifecycle === undefined ? "cookie" : "broker");
+  if (store === "broker" && mode.lifecycle === undefined) {
+    throw new ConfigurationError(
+      "browserSessions.store",
+      '"broker" needs brokerMode: true (passthrough mode keeps no sessions to look up)',
+    );
+  }
+  return new BrowserSessions(
+    secrets,
+    { ...settings, store, loginTimeoutSeconds: options.loginTimeoutSeconds },
+    mode,
+  );
 }
 
 /**

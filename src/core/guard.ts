@@ -7,29 +7,35 @@
 import { bearerToken } from "./bearer.ts";
 import { compileRequirement, type IDToken, type Requirement, unmetRequirement } from "./claims.ts";
 import { type AuthError, badRequest, forbidden, missingToken, unauthorized } from "./errors.ts";
-import { type AuthResponse, errorResponse } from "./http.ts";
+import { type AuthResponse, type BrowserRequest, errorResponse } from "./http.ts";
 import { keyRemovalEpoch } from "./keyset.ts";
 import type { ResolvedOptions } from "./options.ts";
 import { type RequestOrigin, withResourceMetadata } from "./resource-metadata.ts";
+import type { BrowserSession } from "./session/guard.ts";
 import { TokenCache } from "./token-cache.ts";
 
-/** What a guard decided about one request. */
+/**
+ * What a guard decided about one request. A browser session (session/guard.ts)
+ * adds itself and the `Set-Cookie` values that renew or clear it.
+ */
 export type GuardOutcome =
-  | { kind: "token"; token: IDToken }
-  | { kind: "anonymous" }
+  | { kind: "token"; token: IDToken; session?: BrowserSession; cookies?: string[] }
+  | { kind: "anonymous"; cookies?: string[] }
   | { kind: "denied"; response: AuthResponse };
 
 /**
- * Checks one request's `Authorization` value (undefined: none was sent);
+ * Checks one request's `Authorization` value (undefined: none was sent).
  * `origin` gives the request's origin, read only for a 401's
- * `resource_metadata` (RFC 9728 §5.1). A plain value when it could be
- * decided without an await (a cached token, or one the synchronous fast
- * path verified), so that adapters can go on without a promise; else a
- * promise.
+ * `resource_metadata` (RFC 9728 §5.1); `browser` the parts of a browser's
+ * request, read only when browser sessions are on and no bearer token was
+ * sent. A plain value when it could be decided without an await (a cached
+ * token, or one the synchronous fast path verified), so that adapters can go
+ * on without a promise; else a promise.
  */
 export type Guard = (
   authorization: string | undefined,
   origin?: RequestOrigin,
+  browser?: () => BrowserRequest,
 ) => GuardOutcome | Promise<GuardOutcome>;
 
 const ANONYMOUS: GuardOutcome = Object.freeze({ kind: "anonymous" });

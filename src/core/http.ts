@@ -21,6 +21,22 @@ export interface AuthRequest {
    * Only endpoints that take a form call it; the core limits its size.
    */
   body: () => RawBody;
+  /** What browser sessions read (docs/browser-sessions.md "Browser sessions"); adapters always fill it in. */
+  browser?: BrowserRequest;
+}
+
+/** The parts of a browser's request that sessions and their CSRF check need. */
+export interface BrowserRequest {
+  /** The request method, for the CSRF check. */
+  method: string;
+  /** The `Cookie` header, if any. */
+  cookie: string | undefined;
+  /** This app's own origin as the request reached it (`proxy`, else scheme and `Host`). */
+  origin: string | undefined;
+  /** The `Origin` header (RFC 6454 §7), if any. */
+  originHeader: string | undefined;
+  /** The `Sec-Fetch-Site` header (Fetch Metadata), if any. */
+  fetchSite: string | undefined;
 }
 
 export type RawBody = AsyncIterable<Uint8Array | string> | Uint8Array | string;
@@ -30,6 +46,8 @@ export interface AuthResponse {
   headers: Record<string, string>;
   /** A JSON value to serialise, or undefined for an empty body (redirects). */
   body: unknown;
+  /** `Set-Cookie` values, one each (RFC 6265 §3: they cannot be joined into one header). */
+  cookies?: string[];
 }
 
 const NO_STORE = { "cache-control": "no-store", pragma: "no-cache" } as const;

@@ -7,6 +7,7 @@
  */
 import { type ClaimConstraints, checkClaimConstraints } from "./claims.ts";
 import { consoleLogger, type Logger, type ResolvedLogger, resolveLogger } from "./log.ts";
+import { type BrowserSessionOptions, resolveSessionOptions } from "./session/options.ts";
 
 export interface CoreOptions {
   /** The client id registered at the IdP. */
@@ -107,6 +108,12 @@ export interface CoreOptions {
    * and errors to the console.
    */
   logger?: Logger;
+  /**
+   * Browser sessions for server-rendered apps (docs/browser-sessions.md "Browser sessions"):
+   * the callback sets an encrypted session cookie and redirects, and the
+   * guards accept the session besides bearer tokens. Off by default.
+   */
+  browserSessions?: boolean | BrowserSessionOptions;
 }
 
 /** See `CoreOptions.idpAccessTokens`. */
@@ -167,6 +174,7 @@ export const CORE_OPTION_NAMES = {
   loginTimeoutSeconds: true,
   maxBodyBytes: true,
   logger: true,
+  browserSessions: true,
 } as const satisfies Record<keyof CoreOptions, true>;
 
 /**
@@ -239,6 +247,7 @@ export function resolveOptions(options: CoreOptions, otherNames: readonly string
     loginTimeoutSeconds: positive(options.loginTimeoutSeconds ?? 600, "loginTimeoutSeconds"),
     maxBodyBytes: positive(options.maxBodyBytes ?? 16_384, "maxBodyBytes"),
     logger: logger(options.logger ?? consoleLogger),
+    browserSessions: resolveSessionOptions(options.browserSessions),
   };
 }
 

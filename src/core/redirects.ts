@@ -37,6 +37,27 @@ export class RedirectPolicy {
   allows(uri: string): boolean {
     return this.allowed(uri) !== undefined;
   }
+
+  /**
+   * Where a browser login returns after its callback (README "Browser
+   * sessions"): a path of the callback's own origin (`/page?x`, never
+   * `//host`), a URL of that origin, or an allowed URI; undefined for
+   * anything else, so no login becomes an open redirect.
+   */
+  returnTarget(returnTo: string, callbackUri: string): string | undefined {
+    const home = new URL(callbackUri).origin;
+    // "//evil" and "/\evil" are other hosts to a URL parser (WHATWG URL, "special authority slashes").
+    if (/^\/(?![/\\])/.test(returnTo) && URL.canParse(returnTo, home)) {
+      const url = new URL(returnTo, home);
+      if (url.origin === home && !url.hash && !url.username) return url.href;
+      return undefined;
+    }
+    if (URL.canParse(returnTo) && new URL(returnTo).origin === home) {
+      const url = new URL(returnTo);
+      return url.username || url.password || url.hash ? undefined : url.href;
+    }
+    return this.allowed(returnTo);
+  }
 }
 
 function isLoopback(url: URL): boolean {

@@ -18,6 +18,12 @@ export interface LoginState {
   nonce: string;
   /** The PKCE verifier; absent when the client holds its own (RFC 8252). */
   verifier?: string | undefined;
+  /**
+   * A browser login (docs/browser-sessions.md "Browser sessions"): the verifier is in the
+   * browser's login cookie, not here, so only the callback in that browser
+   * can finish it.
+   */
+  browserBound?: boolean;
   /** Expiry, unix seconds. */
   expiresAt: number;
 }
@@ -40,7 +46,12 @@ export class LoginStateSealer {
 
   /** The `state` parameter for the authorization request. */
   async seal(state: Omit<LoginState, "expiresAt">): Promise<string> {
-    const sealed = await new EncryptJWT({ r: state.redirectUri, n: state.nonce, v: state.verifier })
+    const sealed = await new EncryptJWT({
+      r: state.redirectUri,
+      n: state.nonce,
+      v: state.verifier,
+      ...(state.browserBound ? { b: true } : {}),
+    })
       .setProtectedHeader({ alg: "dir", enc: "A256GCM" })
       .setJti(state.id)
       .setExpirationTime(`${this.ttlSeconds}s`)
@@ -76,12 +87,19 @@ export class LoginStateSealer {
           contentEncryptionAlgorithms: ["A256GCM"],
         }),
       );
-      const { jti, exp, r, n, v } = payload;
+      const { jti, exp, r, n, v, b } = payload;
       if (typeof jti !== "string" || typeof r !== "string" || typeof n !== "string") {
         throw new joseErrors.JWTInvalid("incomplete state");
       }
       if (v !== undefined && typeof v !== "string") throw new joseErrors.JWTInvalid("bad verifier");
-      return { id: jti, redirectUri: r, nonce: n, verifier: v, expiresAt: exp ?? 0 };
+      return {
+        id: jti,
+        redirectUri: r,
+        nonce: n,
+        verifier: v,
+        browserBound: b === true,
+        expiresAt: exp ?? 0,
+      };
     } catch (error) {
       if (error instanceof AuthError) throw error;
       const expired = error instanceof joseErrors.JWTExpired;

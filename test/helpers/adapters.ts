@@ -7,7 +7,12 @@
  * an entry here, not copying tests.
  */
 import { createServer, type Server } from "node:http";
-import type { OIDCAuthOptions, Requirement, RouterOptions } from "../../src/index.ts";
+import type {
+  BrowserSession,
+  OIDCAuthOptions,
+  Requirement,
+  RouterOptions,
+} from "../../src/index.ts";
 import {
   type FetchFunction,
   listen,
@@ -60,6 +65,24 @@ export function describeCaller(token: { sub: string; preferred_username?: string
 
 export const AUTH_PORTS = { valid_ports: [8080, 8443] };
 
+/**
+ * The route that shows how a caller got in (docs/browser-sessions.md "Browser sessions"):
+ * GET and POST, `required()`, with the session in the framework's idiom.
+ */
+export const SESSION_ROUTE = "/session-me";
+
+/** What the session route answers: the caller, whether a session admitted it, and its access token's length. */
+export async function describeSession(
+  token: { sub: string; preferred_username?: string } | undefined,
+  session: BrowserSession | undefined,
+) {
+  return {
+    ...describeCaller(token),
+    via: session === undefined ? "bearer" : "session",
+    accessTokenLength: session === undefined ? 0 : (await session.accessToken()).length,
+  };
+}
+
 const express: AdapterFixture = {
   name: "express",
   async start(options, routerOptions) {
@@ -78,6 +101,11 @@ const express: AdapterFixture = {
         : auth.required(route.requirement);
       app.get(route.path, guard, (req, res) => {
         res.json(describeCaller(req.token));
+      });
+    }
+    for (const method of ["get", "post"] as const) {
+      app[method](SESSION_ROUTE, auth.required(), async (req, res) => {
+        res.json(await describeSession(req.token, req.authSession));
       });
     }
     return listen(createServer(app));
@@ -103,6 +131,12 @@ async function webApp(options: OIDCAuthOptions, routerOptions: RouterOptions) {
       guard(async (_request, token) => Response.json(describeCaller(token))),
     );
   }
+  routes.set(
+    SESSION_ROUTE,
+    auth.required()(async (request, token) =>
+      Response.json(await describeSession(token, auth.session(request))),
+    ),
+  );
   const fetch: FetchFunction = async (request) =>
     (await authHandler(request)) ??
     (await routes.get(new URL(request.url).pathname)?.(request)) ??
@@ -152,6 +186,12 @@ const fastify: AdapterFixture = {
         : auth.required(route.requirement);
       app.get(route.path, { preHandler }, async (request) => describeCaller(request.token));
     }
+    app.route({
+      method: ["GET", "POST"],
+      url: SESSION_ROUTE,
+      preHandler: auth.required(),
+      handler: async (request) => describeSession(request.token, request.authSession),
+    });
     await app.listen({ port: 0, host: "127.0.0.1" });
     return running(app.server, () => app.close());
   },
@@ -178,6 +218,9 @@ const hono: AdapterFixture = {
         );
       }
     }
+    app.on(["GET", "POST"], SESSION_ROUTE, auth.required(), async (c) =>
+      c.json(await describeSession(c.get("token"), c.get("authSession"))),
+    );
     return serveWithNodeServer(app.fetch);
   },
 };
@@ -200,6 +243,11 @@ const koa: AdapterFixture = {
         : auth.required(route.requirement);
       appRouter.get(route.path, guard, (ctx) => {
         ctx.body = describeCaller(ctx.state.token);
+      });
+    }
+    for (const method of ["get", "post"] as const) {
+      appRouter[method](SESSION_ROUTE, auth.required(), async (ctx) => {
+        ctx.body = await describeSession(ctx.state.token, ctx.state.authSession);
       });
     }
     const app = new Koa();
@@ -249,6 +297,10 @@ const next: AdapterFixture = {
         GET: guard(async (_request, token) => Response.json(describeCaller(token))),
       });
     }
+    const sessionRoute = auth.required()(async (request, token) =>
+      Response.json(await describeSession(token, auth.session(request))),
+    );
+    files.set(SESSION_ROUTE, { GET: sessionRoute, POST: sessionRoute });
     return serveNextRoutes(files);
   },
 };

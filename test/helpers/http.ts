@@ -37,6 +37,11 @@ export class TestClient {
     });
   }
 
+  /** A request without a body, with any method and headers. */
+  request(path: string, method: string, headers: Record<string, string> = {}): Promise<Reply> {
+    return this.send(path, { method, headers });
+  }
+
   private async send(path: string, init: RequestInit): Promise<Reply> {
     const response = await fetch(new URL(path, this.baseUrl), { ...init, redirect: "manual" });
     const text = await response.text();

@@ -9,18 +9,24 @@
  */
 import type { DynamicModule, Type } from "@nestjs/common";
 import type { OIDCAuthModuleOptions } from "../../src/adapters/nestjs/index.ts";
-import type { IDToken, OIDCAuthOptions, RouterOptions } from "../../src/index.ts";
-import { AUTH_PORTS, describeCaller, PROTECTED_ROUTES } from "./adapters.ts";
+import type { BrowserSession, IDToken, OIDCAuthOptions, RouterOptions } from "../../src/index.ts";
+import {
+  AUTH_PORTS,
+  describeCaller,
+  describeSession,
+  PROTECTED_ROUTES,
+  SESSION_ROUTE,
+} from "./adapters.ts";
 
 export async function nestAppModule(
   options: OIDCAuthOptions,
   router: RouterOptions,
   fromConfig: boolean,
 ): Promise<DynamicModule> {
-  const { OIDCAuthModule, OptionalAuth, RequireAuth, Token } = await import(
+  const { AuthSession, OIDCAuthModule, OptionalAuth, RequireAuth, Token } = await import(
     "../../src/adapters/nestjs/index.ts"
   );
-  const { Controller, Get, Module } = await import("@nestjs/common");
+  const { Controller, Get, HttpCode, Module, Post } = await import("@nestjs/common");
   const { RouterModule } = await import("@nestjs/core");
 
   @Controller("auth/v2")
@@ -49,6 +55,29 @@ export async function nestAppModule(
     return ProtectedController;
   });
 
+  // The session route, decorated by hand as above: @RequireAuth, @Token() and @AuthSession().
+  class SessionController {
+    show(token: IDToken | undefined, session: BrowserSession | undefined) {
+      return describeSession(token, session);
+    }
+    change(token: IDToken | undefined, session: BrowserSession | undefined) {
+      return describeSession(token, session);
+    }
+  }
+  for (const [name, verb] of [
+    ["show", Get()],
+    ["change", Post()],
+  ] as const) {
+    const { prototype } = SessionController;
+    const method = Object.getOwnPropertyDescriptor(prototype, name) as PropertyDescriptor;
+    Token()(prototype, name, 0);
+    AuthSession()(prototype, name, 1);
+    verb(prototype, name, method);
+    HttpCode(200)(prototype, name, method);
+    RequireAuth()(prototype, name, method);
+  }
+  Controller(SESSION_ROUTE.slice(1))(SessionController);
+
   const CONFIG = Symbol("config");
   @Module({ providers: [{ provide: CONFIG, useValue: { ...options, router } }], exports: [CONFIG] })
   class ConfigModule {}
@@ -70,6 +99,6 @@ export async function nestAppModule(
       AuthRoutesModule,
       RouterModule.register([{ path: router.prefix ?? "/", module: AuthRoutesModule }]),
     ],
-    controllers: protectedControllers,
+    controllers: [...protectedControllers, SessionController],
   };
 }

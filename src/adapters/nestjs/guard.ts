@@ -10,7 +10,8 @@ import type { AuthCore } from "../../core/auth-core.ts";
 import type { IDToken, Requirement } from "../../core/claims.ts";
 import type { Guard } from "../../core/guard.ts";
 import type { AuthResponse } from "../../core/http.ts";
-import { nodeAuthorization, nodeOrigin } from "../node-request.ts";
+import type { BrowserSession } from "../../core/session/guard.ts";
+import { nodeAuthorization, nodeBrowser, nodeOrigin } from "../node-request.ts";
 import { common, core } from "./peers.ts";
 
 const { applyDecorators, createParamDecorator, HttpException, Inject, Injectable } = common;
@@ -27,9 +28,10 @@ interface AuthMetadata {
 }
 
 /** The request as both platforms present it to guards: Express's is Node's, Fastify's holds it in `raw`. */
-interface GuardedRequest extends Pick<IncomingMessage, "headers" | "rawHeaders"> {
+interface GuardedRequest extends Pick<IncomingMessage, "headers" | "rawHeaders" | "method"> {
   raw?: IncomingMessage;
   token?: IDToken | undefined;
+  authSession?: BrowserSession | undefined;
 }
 
 /**
@@ -54,11 +56,15 @@ export class OIDCAuthGuard implements CanActivate {
     const http = context.switchToHttp();
     const request = http.getRequest<GuardedRequest>();
     const node = request.raw ?? request;
-    const outcome = await this.guardFor(context)(nodeAuthorization(node), () =>
-      nodeOrigin(node as IncomingMessage),
+    const outcome = await this.guardFor(context)(
+      nodeAuthorization(node),
+      () => nodeOrigin(node as IncomingMessage),
+      () => nodeBrowser(node),
     );
     if (outcome.kind === "denied") throw this.refusal(http.getResponse(), outcome.response);
+    this.setCookies(http.getResponse(), outcome.cookies);
     request.token = outcome.kind === "token" ? outcome.token : undefined;
+    request.authSession = outcome.kind === "token" ? outcome.session : undefined;
     return true;
   }
 
@@ -83,7 +89,15 @@ export class OIDCAuthGuard implements CanActivate {
     for (const [name, value] of Object.entries(refused.headers)) {
       adapter.setHeader(response, name, value);
     }
+    this.setCookies(response, refused.cookies);
     return new HttpException(refused.body as Record<string, unknown>, refused.status);
+  }
+
+  /** Each `Set-Cookie` on its own line: both platforms' `appendHeader` add one without replacing. */
+  private setCookies(response: unknown, cookies: readonly string[] | undefined): void {
+    for (const cookie of cookies ?? []) {
+      this.adapterHost.httpAdapter.appendHeader(response, "set-cookie", cookie);
+    }
   }
 }
 
@@ -100,6 +114,12 @@ export function OptionalAuth(requirement?: Requirement): ClassDecorator & Method
 function authDecorator(metadata: AuthMetadata): ClassDecorator & MethodDecorator {
   return applyDecorators(SetMetadata(AUTH_METADATA, metadata), UseGuards(OIDCAuthGuard));
 }
+
+/** The browser session that authenticated the request (docs/browser-sessions.md "Browser sessions"), else `undefined`. */
+export const AuthSession: () => ParameterDecorator = createParamDecorator(
+  (_data: unknown, context: ExecutionContext): BrowserSession | undefined =>
+    context.switchToHttp().getRequest<GuardedRequest>().authSession,
+);
 
 /** The validated token of the request (`undefined` when an optional guard found none). */
 export const Token: () => ParameterDecorator = createParamDecorator(

@@ -11,6 +11,7 @@ import type { IdentityProvider, TokenSet } from "../idp.ts";
 import type { ResolvedOptions } from "../options.ts";
 import type { RedirectPolicy } from "../redirects.ts";
 import type { ProtectedResource } from "../resource-metadata.ts";
+import type { BrowserSessions } from "../session/sessions.ts";
 import type { LoginStateSealer } from "../state.ts";
 import type { TokenMode } from "../token-mode.ts";
 
@@ -24,6 +25,8 @@ export interface EndpointContext {
   readonly redirects: RedirectPolicy;
   /** The RFC 9728 metadata of the protected routes. */
   readonly resource: ProtectedResource;
+  /** Browser sessions, when the `browserSessions` option is on. */
+  readonly sessions: BrowserSessions | undefined;
   /** The claims of the bearer token in an `Authorization` value, through the guards' cache. */
   verifyBearer(authorization: string | undefined): Promise<IDToken>;
 }

@@ -6,13 +6,15 @@
  */
 import * as client from "openid-client";
 import { badRequest } from "../errors.ts";
-import { param, redirectResponse, requiredParam } from "../http.ts";
-import { type Endpoint, requestedScope } from "./context.ts";
+import { type AuthRequest, param, redirectResponse, requiredParam } from "../http.ts";
+import { isOwnUri } from "../session/request-origin.ts";
+import { type Endpoint, type EndpointContext, requestedScope } from "./context.ts";
 
 const PROMPTS = new Set(["none", "login", "consent", "select_account"]);
 const PKCE_CHALLENGE = /^[A-Za-z0-9\-_]{43}$/;
 
-export const login: Endpoint = async (context, { query }) => {
+export const login: Endpoint = async (context, request) => {
+  const { query } = request;
   // Exactly the URL that was checked goes on, normalised (WHATWG URL), never the raw text.
   const redirectUri = context.redirects.allowed(requiredParam(query, "redirect_uri"));
   if (redirectUri === undefined) throw badRequest("The redirect_uri is not allowed.");
@@ -24,11 +26,15 @@ export const login: Endpoint = async (context, { query }) => {
   const clientChallenge = clientCodeChallenge(query);
   const verifier = clientChallenge ? undefined : client.randomPKCECodeVerifier();
   const nonce = client.randomNonce();
+  const id = client.randomState();
+  const returnTo = browserLoginReturn(context, request, redirectUri, clientChallenge);
+  // A browser login keeps its verifier in the browser's cookie, out of the URL.
   const state = await context.loginState.seal({
-    id: client.randomState(),
+    id,
     redirectUri,
     nonce,
-    verifier,
+    verifier: returnTo === undefined ? verifier : undefined,
+    browserBound: returnTo !== undefined,
   });
   const url = await context.idp.authorizationUrl({
     response_type: "code",
@@ -40,8 +46,33 @@ export const login: Endpoint = async (context, { query }) => {
     code_challenge_method: "S256",
     ...(prompt === undefined ? {} : { prompt }),
   });
-  return redirectResponse(url.href);
+  const redirect = redirectResponse(url.href);
+  if (returnTo === undefined || context.sessions === undefined || verifier === undefined) {
+    return redirect;
+  }
+  const binding = { stateId: id, verifier, nonce, returnTo };
+  return { ...redirect, cookies: [await context.sessions.bindLogin(binding, request.browser)] };
 };
+
+/**
+ * With browser sessions on, a login whose `redirect_uri` is this app itself
+ * (not a command-line client's loopback listener) is a browser login: the
+ * page to return to (`return_to`, checked, default the app's `/`); else undefined.
+ */
+function browserLoginReturn(
+  context: EndpointContext,
+  request: AuthRequest,
+  redirectUri: string,
+  clientChallenge: string | undefined,
+): string | undefined {
+  if (context.sessions === undefined || clientChallenge !== undefined) return undefined;
+  if (!isOwnUri(redirectUri, request.browser)) return undefined;
+  const requested = param(request.query, "return_to");
+  if (requested === undefined) return new URL("/", redirectUri).href;
+  const target = context.redirects.returnTarget(requested, redirectUri);
+  if (target === undefined) throw badRequest("The return_to is not allowed.");
+  return target;
+}
 
 function clientCodeChallenge(query: URLSearchParams): string | undefined {
   const challenge = param(query, "code_challenge");

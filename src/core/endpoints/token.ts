@@ -53,6 +53,12 @@ async function tokenFromCode(context: EndpointContext, form: URLSearchParams, co
   if (state.redirectUri !== redirectUri) {
     throw badRequest("The redirect_uri differs from the one used at login.", "invalid_grant");
   }
+  if (state.browserBound) {
+    throw badRequest(
+      "This login is bound to the browser that started it: it ends at the callback, in that browser.",
+      "invalid_grant",
+    );
+  }
   if (state.verifier === undefined) {
     throw badRequest("This login used the client's own code_challenge: send its code_verifier.");
   }
