@@ -72,11 +72,11 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     });
   const dropAll = () => {
     for (const [client, upstream] of pairs) {
-      client.resetAndDestroy();
+      client.destroy();
       upstream.destroy();
     }
     pairs.clear();
-    for (const client of held) client.resetAndDestroy();
+    for (const client of held) client.destroy();
     held.clear();
   };
 
