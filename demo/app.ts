@@ -14,6 +14,7 @@ import { type DevIdp, startDevIdp } from "../dev-idp/index.ts";
 import { ExpressOIDCAuth } from "../src/adapters/express.ts";
 import type { Logger } from "../src/index.ts";
 import { defaultSQLitePath, userDataDirectory } from "../src/stores/index.ts";
+import { SSR, ssrRoutes } from "./ssr.ts";
 
 export const APP_NAME = "ts-oidc-auth-demo";
 export const PREFIX = "/api";
@@ -29,6 +30,8 @@ export interface DemoOptions {
   deviceIntervalSeconds?: number;
   /** Lifetime of the broker's access tokens, seconds. Default the library's (600). */
   accessTokenSeconds?: number;
+  /** Lifetime of the IdP's access tokens, seconds (the server-rendered page's sessions hold them). Default 300. */
+  idpAccessTokenSeconds?: number;
   logger?: Logger;
 }
 
@@ -47,13 +50,16 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
   const idp = await startDevIdp({
     port: options.idpPort,
     devicePollIntervalSeconds: options.deviceIntervalSeconds ?? 5,
+    accessTokenTtlSeconds: options.idpAccessTokenSeconds ?? 300,
   });
   try {
     const server = createServer();
     await listen(server, options.port);
     const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const store = options.storeUrl ?? (await defaultSQLitePath(APP_NAME));
-    server.on("request", demoApp(await demoAuth(origin, idp, options)));
+    const secret = await demoSecret();
+    const auth = demoAuth(origin, idp, options, secret);
+    server.on("request", demoApp(auth, sessionAuth(origin, idp, options, secret)));
     return {
       url: `${origin}/`,
       apiBase: `${origin}${PREFIX}`,
@@ -70,11 +76,12 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
   }
 }
 
-async function demoAuth(
+function demoAuth(
   origin: string,
   idp: DevIdp,
   options: DemoOptions,
-): Promise<ExpressOIDCAuth> {
+  secret: string,
+): ExpressOIDCAuth {
   return new ExpressOIDCAuth({
     clientId: idp.confidentialClient.clientId,
     clientSecret: idp.confidentialClient.clientSecret,
@@ -92,15 +99,38 @@ async function demoAuth(
     allowedRedirectUris: [`${origin}/`, "http://localhost/callback", "http://127.0.0.1/callback"],
     // A random secret kept beside the store, so sessions and keys survive a restart of the demo.
     // A real app takes 32+ random bytes from its secret configuration instead.
-    secret: await demoSecret(),
+    secret,
     ...(options.accessTokenSeconds ? { brokerAccessTokenSeconds: options.accessTokenSeconds } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
   });
 }
 
-function demoApp(auth: ExpressOIDCAuth): Express {
+/** The server-rendered page's: token mode, browser sessions in a sealed cookie (docs/browser-sessions.md). */
+function sessionAuth(
+  origin: string,
+  idp: DevIdp,
+  options: DemoOptions,
+  secret: string,
+): ExpressOIDCAuth {
+  return new ExpressOIDCAuth({
+    clientId: idp.confidentialClient.clientId,
+    clientSecret: idp.confidentialClient.clientSecret,
+    discoveryUrl: idp.discoveryUrl,
+    scopes: "myscope profile email",
+    audience: idp.audience,
+    proxy: origin,
+    browserSessions: true,
+    // Its own callback, and its page after the IdP's logout.
+    allowedRedirectUris: [`${origin}${SSR}/auth/v2/callback`, `${origin}${SSR}/`],
+    secret,
+    ...(options.logger ? { logger: options.logger } : {}),
+  });
+}
+
+function demoApp(auth: ExpressOIDCAuth, sessions: ExpressOIDCAuth): Express {
   const app = express();
   app.disable("x-powered-by");
+  app.use(securityHeaders, ssrRoutes(sessions));
   app.use(auth.createAuthRouter({ prefix: PREFIX }));
   app.get(`${PREFIX}/hello`, auth.required(), (req, res) => {
     const name = req.token?.given_name ?? req.token?.preferred_username ?? "stranger";

@@ -2,6 +2,7 @@
  * `npm start`: the dev IdP and the demo app, until Ctrl-C.
  *
  *   npm start -- [--port 8000] [--idp-port 9400] [--store-url URL] [--device-interval 5]
+ *                [--idp-access-token-ttl 300]
  *
  * Also from the environment: PORT, IDP_PORT, DEMO_STORE_URL. Without a store
  * URL the broker uses the library's default: a SQLite file in the user's
@@ -33,7 +34,8 @@ function banner(demo: Demo): string {
     `  app in broker mode, store:   ${demo.store}`,
     `  command-line client:         npx tsx src/client/cli.ts login ${demo.apiBase}`,
     "",
-    `Open ${demo.url} in your browser. Press Ctrl-C to stop.`,
+    `Open ${demo.url} in your browser (the token page), or ${demo.url}ssr/ (server-rendered, browser sessions).`,
+    "Press Ctrl-C to stop.",
     "",
   ].join("\n");
 }
@@ -45,6 +47,7 @@ async function main(): Promise<void> {
       "idp-port": { type: "string" },
       "store-url": { type: "string" },
       "device-interval": { type: "string" },
+      "idp-access-token-ttl": { type: "string" },
     },
   });
   const demo = await startDemo({
@@ -52,6 +55,7 @@ async function main(): Promise<void> {
     idpPort: port("idp-port", values["idp-port"] ?? process.env.IDP_PORT, 9400),
     storeUrl: values["store-url"] ?? (process.env.DEMO_STORE_URL || undefined),
     deviceIntervalSeconds: Number(values["device-interval"] ?? 5) || 5,
+    idpAccessTokenSeconds: Number(values["idp-access-token-ttl"] ?? 300) || 300,
   });
   process.stdout.write(banner(demo));
   let stopping = false;

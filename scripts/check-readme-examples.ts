@@ -50,7 +50,7 @@ function exampleFiles(dir: string, root: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) return exampleFiles(path, root);
-    return entry.name.endsWith(".ts") ? [relative(root, path)] : [];
+    return /\.tsx?$/.test(entry.name) ? [relative(root, path)] : [];
   });
 }
 

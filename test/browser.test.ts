@@ -2,7 +2,9 @@
  * The demo in a real browser (Debian's Chromium through playwright-core):
  * `npm start`, log in through the IdP's real login form, see the claims,
  * call the APIs, refresh, log out (at the IdP too), then the device flow;
- * finally Ctrl-C stops the demo. Screenshots of each step go to
+ * then the server-rendered page on browser sessions (log in, reload, a
+ * protected page, a refresh past the IdP's 5 s access-token lifetime, log
+ * out); finally Ctrl-C stops the demo. Screenshots of each step go to
  * test-output/screenshots/.
  */
 import assert from "node:assert/strict";
@@ -26,6 +28,8 @@ const ARGS = [
   "--no-first-run",
   "--disable-quic",
 ];
+/** The IdP's access-token lifetime, short so that the session test sees a refresh. */
+const IDP_ACCESS_TOKEN_SECONDS = 5;
 const SCREENSHOTS = new URL("../test-output/screenshots/", import.meta.url).pathname;
 
 const missing = existsSync(CHROMIUM)
@@ -54,13 +58,17 @@ describe("the demo in Chromium", { skip: missing }, () => {
       .locator(selector)
       .textContent()
       .then((value) => value ?? "");
+  const sessionCookie = async () =>
+    (await page.context().cookies()).find((cookie) => cookie.name === "oidc-session")?.value;
   const tokens = async () =>
     page.evaluate(() => JSON.parse(sessionStorage.getItem("ts-oidc-auth-demo.tokens") ?? "null"));
 
   before(async () => {
     mkdirSync(SCREENSHOTS, { recursive: true });
     // No store URL: the default SQLite file in the user's data directory, here a temporary one.
-    demo = await startDemoProcess(["--port", "0", "--idp-port", "0", "--device-interval", "1"], {
+    const ttl = String(IDP_ACCESS_TOKEN_SECONDS);
+    const args = ["--port", "0", "--idp-port", "0", "--device-interval", "1"];
+    demo = await startDemoProcess([...args, "--idp-access-token-ttl", ttl], {
       XDG_DATA_HOME: join(tmp, "data"),
     });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
@@ -178,6 +186,64 @@ describe("the demo in Chromium", { skip: missing }, () => {
       document.querySelector("#api-status")?.textContent?.includes("403"),
     );
     await shot("device-signed-in");
+    assert.deepEqual(problems, [], "no script errors or CSP violations");
+  });
+
+  it("server-rendered page: logs in through the IdP's form into a browser session", async () => {
+    const ssr = `${demo.url}ssr/`;
+    await page.goto(demo.url);
+    await page.click("#ssr-link");
+    await page.waitForURL(ssr);
+    assert.equal(await text("#ssr-title"), "Not signed in");
+    await shot("ssr-signed-out");
+    await page.click("#ssr-login");
+    await page.waitForURL(`${demo.idpUrl}/interaction/**`);
+    await page.fill("input[name=username]", "alice");
+    await page.fill("input[name=password]", "alice-password");
+    await page.click("button:text('Sign in')");
+    await page.waitForURL(ssr);
+    assert.equal(await text("#ssr-user"), "alice");
+    assert.ok(await sessionCookie(), "the session cookie is set");
+    assert.equal(new URL(page.url()).search, "", "no code or state left in the address bar");
+    await shot("ssr-signed-in");
+  });
+
+  it("server-rendered page: keeps the user across a reload and opens the protected page", async () => {
+    await page.reload();
+    assert.equal(await text("#ssr-user"), "alice");
+    await shot("ssr-reloaded");
+    await page.click("#ssr-protected");
+    await page.waitForURL(`${demo.url}ssr/protected`);
+    assert.equal(await text("#ssr-title"), "Protected page");
+    assert.equal(await text("#ssr-user"), "alice");
+    await shot("ssr-protected");
+  });
+
+  it("server-rendered page: refreshes the IdP's tokens behind the scenes past their lifetime", async () => {
+    const expires = Date.parse(await text("#ssr-exp"));
+    const cookie = await sessionCookie();
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, expires - Date.now()) + 500));
+    await page.reload();
+    assert.equal(await text("#ssr-title"), "Protected page", "still signed in");
+    const renewed = Date.parse(await text("#ssr-exp"));
+    assert.ok(renewed > expires, `a new access token: ${renewed} > ${expires}`);
+    assert.ok(renewed - Date.now() > 0, "which has not expired");
+    assert.notEqual(await sessionCookie(), cookie, "the renewed session cookie");
+    await shot("ssr-refreshed");
+  });
+
+  it("server-rendered page: logs out, at the IdP too; the protected page asks for a login", async () => {
+    await page.click("#ssr-logout");
+    await page.waitForURL(`${demo.idpUrl}/**`);
+    await shot("ssr-idp-logout");
+    await page.click("button:text('Sign out')");
+    await page.waitForURL(`${demo.url}ssr/`);
+    assert.equal(await text("#ssr-title"), "Not signed in");
+    assert.equal(await sessionCookie(), undefined, "the session cookie is gone");
+    await shot("ssr-signed-out-again");
+    await page.goto(`${demo.url}ssr/protected`);
+    await page.waitForSelector("input[name=password]");
+    await shot("ssr-protected-asks-for-login");
     assert.deepEqual(problems, [], "no script errors or CSP violations");
   });
 

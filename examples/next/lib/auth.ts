@@ -8,4 +8,8 @@ export const auth = new NextOIDCAuth({
     "https://idp.example.org/realms/demo/.well-known/openid-configuration",
   scopes: "myscope profile email",
   audience: process.env.OIDC_AUDIENCE ?? "my-aud",
+  // The session cookie is sealed under a key derived from this (32+ random bytes).
+  secret: process.env.SESSION_SECRET ?? "change-me-to-32-random-bytes-or-more!",
+  // Logins that come back to this app keep the user in an encrypted session cookie.
+  browserSessions: true,
 });
