@@ -5,7 +5,6 @@
  * holder. Each start registers its process; `stopAll()` ends them in after().
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { createServer } from "node:net";
 import { createInterface } from "node:readline";
 import type { TestClient } from "./http.ts";
 import { spawnInstance } from "./instance-process.ts";
@@ -82,14 +81,7 @@ export class FaultProcesses {
   }
 }
 
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === "string") throw new Error("no TCP port");
-  return address.port;
-}
+export { freeLoopbackPort as freePort } from "./services.ts";
 
 /** Retries `attempt` until it returns a value or `withinMs` has passed (then the last error). */
 export async function eventually<T>(withinMs: number, attempt: () => Promise<T>): Promise<T> {

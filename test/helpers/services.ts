@@ -117,7 +117,8 @@ export function describeWithService(name: string, reason: string | null, body: (
   }
 }
 
-async function freeLoopbackPort(): Promise<number> {
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+export async function freeLoopbackPort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const address = server.address();
