@@ -52,7 +52,7 @@ const CALLBACK = "http://127.0.0.1/cb";
 const PG_PREFIX = "oidc_bench_";
 
 /** An auth object in broker mode, and its broker for calling it directly. */
-function brokerAuth(options: OIDCAuthOptions): { auth: AuthCore; broker: Broker } {
+export function brokerAuth(options: OIDCAuthOptions): { auth: AuthCore; broker: Broker } {
   let broker: Broker | undefined;
   const auth = new AuthCore(options, {
     optionNames: Object.keys(BROKER_OPTION_NAMES),
@@ -65,7 +65,7 @@ function brokerAuth(options: OIDCAuthOptions): { auth: AuthCore; broker: Broker 
   return { auth, broker };
 }
 
-function request(
+export function request(
   method: string,
   query: Record<string, string>,
   form?: Record<string, string>,
@@ -86,7 +86,7 @@ interface DevIdpProcess {
 }
 
 /** The dev IdP in a process of its own on core 1, as an IdP would be: not on the broker's thread. */
-async function startIdpProcess(): Promise<DevIdpProcess> {
+export async function startIdpProcess(): Promise<DevIdpProcess> {
   const [file, ...args] = pinned(1, [...NODE_TS, `${BENCH_DIR}idp-process.ts`]) as [
     string,
     ...string[],
@@ -108,7 +108,7 @@ async function startIdpProcess(): Promise<DevIdpProcess> {
 }
 
 /** Runs `clients` loops of `step` for `seconds`; every step's latency in ms. */
-async function loadFor(
+export async function loadFor(
   seconds: number,
   clients: number,
   step: (client: number) => Promise<void>,
@@ -128,7 +128,11 @@ async function loadFor(
   return { count: latencies.length, elapsed: (performance.now() - start) / 1000, latencies };
 }
 
-async function openStore(kind: "postgres" | "sqlite" | "redis", postgresUrl: string, dir: string) {
+export async function openStore(
+  kind: "postgres" | "sqlite" | "redis",
+  postgresUrl: string,
+  dir: string,
+) {
   const stores = await import("../src/stores/index.ts");
   if (kind === "redis") {
     // A private redis-server (no persistence) of this run, never the shared one.

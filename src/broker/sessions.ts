@@ -122,7 +122,7 @@ export class BrokerSessions {
 
   /** Rotates a refresh token (see the module comment). */
   async refresh(presented: string): Promise<TokenResponseBody> {
-    const hash = await hashToken(presented);
+    const hash = hashToken(presented);
     const held = this.unrecorded.answerFor(hash);
     if (held !== undefined) return held;
     if (this.unrecorded.isUnwritten(hash)) {
@@ -163,7 +163,7 @@ export class BrokerSessions {
 
   /** The session a genuine refresh token belongs to, live or already rotated; undefined when unknown. */
   async sessionIdOf(presented: string): Promise<string | undefined> {
-    const record = await (await this.services.store()).getRefreshToken(await hashToken(presented));
+    const record = await (await this.services.store()).getRefreshToken(hashToken(presented));
     return record?.sessionId ?? (await this.services.refreshTokens.name(presented))?.sessionId;
   }
 
@@ -172,7 +172,7 @@ export class BrokerSessions {
     presented: string,
   ): Promise<{ token: RefreshTokenRecord; session: SessionRecord; data: SessionData } | undefined> {
     const store = await this.services.store();
-    const token = await store.getRefreshToken(await hashToken(presented));
+    const token = await store.getRefreshToken(hashToken(presented));
     if (token === null || token.consumedAt !== null) return undefined;
     const session = await store.getSession(token.sessionId);
     if (session === null) return undefined;

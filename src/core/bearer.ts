@@ -3,8 +3,9 @@
  * JWKS, cached and refetched on an unknown `kid` no more often than the
  * cooldown (see keyset.ts). Only asymmetric algorithms from the allow-list are
  * accepted, so `none` and HMAC-with-a-public-key cannot pass. On Node.js,
- * RS256 signatures are checked with `node:crypto` where that path can vouch
- * for the whole token (fast-verify.ts); jose decides everything else.
+ * RS256, ES256 and EdDSA signatures are checked with `node:crypto` where
+ * that path can vouch for the whole token (fast-verify.ts); jose decides
+ * everything else.
  * Whatever goes wrong while checking a token is a 401, never a 500: a key
  * jose refuses to use (an RSA key under 2048 bits, a malformed EC key in the
  * IdP's or a peer's JWKS) included. Tokens that are not JWTs, or not meant
@@ -130,7 +131,7 @@ export async function verifyJwt(
     usedKey = await keys(header, input);
     return usedKey as Awaited<ReturnType<JWTVerifyGetKey>>;
   };
-  // On Node.js, RS256 tokens that it can vouch for skip jose (see fast-verify.ts).
+  // On Node.js, tokens that it can vouch for skip jose (see fast-verify.ts).
   const claims =
     (await fastVerify(token, resolve, options)) ?? (await joseVerify(token, resolve, options));
   requireSubject(claims);

@@ -1,20 +1,25 @@
 /**
- * The Node.js fast path of token verification: RS256 signatures checked
- * with `node:crypto`'s synchronous `verify` (about half the cost of jose's
- * `jwtVerify` through Web Crypto). It only ever *accepts*: a token it does
- * not accept in full goes to jose, which then decides and words the error,
- * so this path can make no token fail that jose admits, nor answer
- * differently. It admits a token only when all of this holds:
+ * The Node.js fast path of token verification: RS256, ES256 and EdDSA
+ * (Ed25519) signatures checked with `node:crypto`'s synchronous `verify`
+ * (about half the cost of jose's `jwtVerify` through Web Crypto). It only
+ * ever *accepts*: a token it does not accept in full goes to jose, which
+ * then decides and words the error, so this path can make no token fail
+ * that jose admits, nor answer differently. It admits a token only when all
+ * of this holds:
  *
  * - three non-empty segments in canonical base64url (`canonicalSegments`,
  *   which `verifyJwt` applies to every token), decoded as jose decodes them;
  * - a protected header that is a JSON object of at most `alg`, `kid` and
- *   `typ`, with `alg` exactly `RS256` and `RS256` allowed: no `crit`, no
- *   `b64`, no embedded or referenced keys, nothing else;
+ *   `typ`, with `alg` exactly one of `FAST_ALGORITHMS` and allowed by the
+ *   options: no `crit`, no `b64`, no embedded or referenced keys, nothing
+ *   else;
  * - the key is the one jose's own key resolver picks for that header (the
- *   same JWKS, the same selection, imported by jose and so pinned to
- *   RSASSA-PKCS1-v1_5 with SHA-256), public, of at least 2048 bits;
- * - the signature verifies over the first two segments as sent;
+ *   same JWKS, the same selection, imported by jose and so pinned to the
+ *   algorithm), public, and passes jose's own checks for that algorithm
+ *   (RSASSA-PKCS1-v1_5 with SHA-256 of at least 2048 bits; ECDSA on P-256;
+ *   Ed25519);
+ * - the signature verifies over the first two segments as sent (ECDSA in
+ *   the IEEE P1363 form of RFC 7518 §3.4, as Web Crypto reads it);
  * - the payload is a JSON object whose claims pass the checks jose makes
  *   with the same options (required claims, `iss`, `aud`, `iat`, `nbf`,
  *   `exp` with the clock tolerance); any option this path does not know
@@ -49,9 +54,60 @@ export interface FastVerified {
   key: CryptoKey;
 }
 
-/** A protected header the fast path admits (RS256, at most `alg`, `kid`, `typ`). */
+/** A protected header the fast path admits (at most `alg`, `kid`, `typ`). */
 interface AdmittedHeader {
+  alg: string;
   kid: string | undefined;
+  algorithm: FastAlgorithm;
+}
+
+/** How `node:crypto` checks one JWS algorithm, and which CryptoKeys jose would use for it. */
+interface FastAlgorithm {
+  /** The digest `verify` is given; null where the algorithm names its own (Ed25519). */
+  digest: "sha256" | null;
+  /** ECDSA signatures are r || s (RFC 7518 §3.4), not DER. */
+  dsaEncoding?: "ieee-p1363";
+  /** jose's `checkCryptoKey` (and `checkModulusLength`) for this algorithm. */
+  admitsKey(algorithm: KeyAlgorithm): boolean;
+}
+
+const EDDSA: FastAlgorithm = {
+  digest: null,
+  admitsKey: (algorithm) => algorithm.name === "Ed25519",
+};
+
+/** The algorithms of the fast path (RFC 7518 §3.1, RFC 8037 §3.1); any other `alg` means jose. */
+const FAST_ALGORITHMS: ReadonlyMap<string, FastAlgorithm> = new Map([
+  [
+    "RS256",
+    {
+      digest: "sha256",
+      admitsKey: (algorithm: KeyAlgorithm) => {
+        const rsa = algorithm as RsaHashedKeyAlgorithm;
+        return (
+          rsa.name === "RSASSA-PKCS1-v1_5" &&
+          rsa.hash?.name === "SHA-256" &&
+          rsa.modulusLength >= 2048
+        );
+      },
+    },
+  ],
+  [
+    "ES256",
+    {
+      digest: "sha256",
+      dsaEncoding: "ieee-p1363",
+      admitsKey: (algorithm: KeyAlgorithm) =>
+        algorithm.name === "ECDSA" && (algorithm as EcKeyAlgorithm).namedCurve === "P-256",
+    },
+  ],
+  ["EdDSA", EDDSA],
+  ["Ed25519", EDDSA],
+]);
+
+interface AdmittedKey {
+  keyObject: KeyObject;
+  algorithm: FastAlgorithm;
 }
 
 const SEGMENT = /^[A-Za-z0-9_-]*$/;
@@ -69,7 +125,7 @@ const KNOWN_OPTIONS = new Set([
 const MAX_ADMITTED_HEADERS = 256;
 
 /** Admitted keys (checked once: a CryptoKey's type, usages and algorithm never change). */
-const keyObjects = new WeakMap<CryptoKey, KeyObject>();
+const admittedKeys = new WeakMap<CryptoKey, AdmittedKey>();
 /** Verdicts of `usableOptions`: the verifiers build their options once and never change them. */
 const optionVerdicts = new WeakMap<JWTVerifyOptions, boolean>();
 /** Admitted header segments, by their exact text. */
@@ -98,11 +154,11 @@ export async function fastVerify(
   const segments = canonicalSegments(token);
   if (segments === undefined) return undefined;
   const [encodedHeader, encodedPayload, encodedSignature] = segments;
-  const header = admittedHeader(encodedHeader);
+  const header = admittedHeader(encodedHeader, options);
   if (header === undefined) return undefined;
   let key: unknown;
   try {
-    key = await getKey({ alg: "RS256", kid: header.kid } as CompactJWSHeaderParameters, {
+    key = await getKey({ alg: header.alg, kid: header.kid } as CompactJWSHeaderParameters, {
       payload: encodedPayload,
       protected: encodedHeader,
       signature: encodedSignature,
@@ -110,7 +166,7 @@ export async function fastVerify(
   } catch {
     return undefined;
   }
-  return verifiedClaims(node, token, segments, key, options);
+  return verifiedClaims(node, token, segments, header, key, options);
 }
 
 /**
@@ -126,11 +182,11 @@ export function fastVerifyNow(
 ): FastVerified | undefined {
   const node = enabled ? nodeCrypto() : undefined;
   if (node === undefined || !usableOptions(options)) return undefined;
-  const header = admittedHeader(segments[0]);
+  const header = admittedHeader(segments[0], options);
   if (header === undefined) return undefined;
-  const key = keys.keyNow("RS256", header.kid);
+  const key = keys.keyNow(header.alg, header.kid);
   if (key === undefined) return undefined;
-  const claims = verifiedClaims(node, token, segments, key, options);
+  const claims = verifiedClaims(node, token, segments, header, key, options);
   return claims === undefined ? undefined : { claims, key };
 }
 
@@ -139,20 +195,24 @@ function verifiedClaims(
   node: NodeCrypto,
   token: string,
   segments: readonly [string, string, string],
+  header: AdmittedHeader,
   key: unknown,
   options: JWTVerifyOptions,
 ): IDToken | undefined {
   const [encodedHeader, encodedPayload, encodedSignature] = segments;
   if (encodedPayload === "" || encodedSignature === "") return undefined;
-  const keyObject = rs256KeyObject(key, node);
+  const { algorithm } = header;
+  const keyObject = keyObjectFor(key, algorithm, node);
   if (keyObject === undefined) return undefined;
   const signingInputLength = encodedHeader.length + 1 + encodedPayload.length;
   let verified = false;
   try {
     verified = node.verify(
-      "sha256",
+      algorithm.digest,
       Buffer.from(token.slice(0, signingInputLength), "latin1"),
-      keyObject,
+      algorithm.dsaEncoding === undefined
+        ? keyObject
+        : { key: keyObject, dsaEncoding: algorithm.dsaEncoding },
       Buffer.from(encodedSignature, "base64url"),
     );
   } catch {
@@ -164,20 +224,34 @@ function verifiedClaims(
   return claims as IDToken;
 }
 
+/** The admitted header when the options allow its `alg`; else undefined. */
+function admittedHeader(
+  encodedHeader: string,
+  options: JWTVerifyOptions,
+): AdmittedHeader | undefined {
+  const header = admittedHeaderText(encodedHeader);
+  return header !== undefined && (options.algorithms as string[]).includes(header.alg)
+    ? header
+    : undefined;
+}
+
 /**
- * The header segment's `kid` when it is a JSON object of at most `alg`,
- * `kid` and `typ` with `alg` exactly RS256 and string `kid` and `typ`; else
- * undefined. Remembered by the segment's text, which alone decides it.
+ * The header segment's `alg` and `kid` when it is a JSON object of at most
+ * `alg`, `kid` and `typ`, with `alg` exactly one of `FAST_ALGORITHMS` and
+ * string `kid` and `typ`; else undefined. Remembered by the segment's text,
+ * which alone decides it.
  */
-function admittedHeader(encodedHeader: string): AdmittedHeader | undefined {
+function admittedHeaderText(encodedHeader: string): AdmittedHeader | undefined {
   const known = admittedHeaders.get(encodedHeader);
   if (known !== undefined) return known;
   const header = encodedHeader === "" ? undefined : jsonObject(encodedHeader);
-  if (header === undefined || header.alg !== "RS256") return undefined;
+  if (header === undefined || typeof header.alg !== "string") return undefined;
+  const algorithm = FAST_ALGORITHMS.get(header.alg);
+  if (algorithm === undefined) return undefined;
   for (const name of Object.keys(header)) if (!HEADER_NAMES.has(name)) return undefined;
   if (header.kid !== undefined && typeof header.kid !== "string") return undefined;
   if (header.typ !== undefined && typeof header.typ !== "string") return undefined;
-  const admitted: AdmittedHeader = Object.freeze({ kid: header.kid });
+  const admitted: AdmittedHeader = Object.freeze({ alg: header.alg, kid: header.kid, algorithm });
   if (admittedHeaders.size >= MAX_ADMITTED_HEADERS) admittedHeaders.clear();
   admittedHeaders.set(encodedHeader, admitted);
   return admitted;
@@ -201,7 +275,6 @@ function judgeOptions(options: JWTVerifyOptions): boolean {
   const { algorithms, clockTolerance } = options;
   return (
     Array.isArray(algorithms) &&
-    algorithms.includes("RS256") &&
     (clockTolerance === undefined ||
       (typeof clockTolerance === "number" &&
         Number.isFinite(clockTolerance) &&
@@ -255,27 +328,24 @@ function jsonObject(segment: string): Record<string, unknown> | undefined {
     : undefined;
 }
 
-/** The `KeyObject` of a public RS256 CryptoKey of at least 2048 bits, as jose imported it. */
-function rs256KeyObject(key: unknown, node: NodeCrypto): KeyObject | undefined {
+/** The `KeyObject` of a public CryptoKey that jose would verify `algorithm` with. */
+function keyObjectFor(
+  key: unknown,
+  algorithm: FastAlgorithm,
+  node: NodeCrypto,
+): KeyObject | undefined {
   if (!(key instanceof CryptoKey)) return undefined;
-  const known = keyObjects.get(key);
-  if (known !== undefined) return known;
+  const known = admittedKeys.get(key);
+  if (known !== undefined) return known.algorithm === algorithm ? known.keyObject : undefined;
   if (key.type !== "public" || !key.usages.includes("verify")) return undefined;
-  const algorithm = key.algorithm as RsaHashedKeyAlgorithm;
-  if (
-    algorithm.name !== "RSASSA-PKCS1-v1_5" ||
-    algorithm.hash?.name !== "SHA-256" ||
-    !(algorithm.modulusLength >= 2048)
-  ) {
-    return undefined;
-  }
+  if (!algorithm.admitsKey(key.algorithm)) return undefined;
   let keyObject: KeyObject;
   try {
     keyObject = node.KeyObject.from(key);
   } catch {
     return undefined; // jose then decides, and refuses
   }
-  keyObjects.set(key, keyObject);
+  admittedKeys.set(key, { keyObject, algorithm });
   return keyObject;
 }
 

@@ -1,8 +1,8 @@
 /**
  * `node:crypto`, loaded lazily where the runtime has it, for the fast paths
- * of the hot path (the token cache's hash, the RS256 signature check). The
- * core never needs it: until it is loaded, and on runtimes without it,
- * everything runs on Web Crypto and jose. The specifier is not a literal, so
+ * of the hot path (the token cache's hash, the signature checks of
+ * fast-verify.ts). The core never needs it: until it is loaded, and on
+ * runtimes without it, everything runs on Web Crypto and jose. The specifier is not a literal, so
  * bundlers for other runtimes do not try to resolve it.
  */
 type NodeCrypto = typeof import("node:crypto");
