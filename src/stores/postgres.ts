@@ -31,6 +31,7 @@ export const postgresDialect: SqlDialect = {
     text: "SELECT pg_advisory_xact_lock(hashtext(?::text))",
     params: [lockName],
   }),
+  dataModifyingCtes: true,
 };
 
 export class PostgresBrokerStore extends SqlBrokerStore {

@@ -68,6 +68,12 @@ export interface SqlDialect {
   schemaLock?(lockName: string): Statement;
   /** MySQL commits implicitly around DDL, so its schema statements run one by one. */
   transactionalDdl: boolean;
+  /**
+   * Data-modifying statements in `WITH` (PostgreSQL): a rotation is recorded
+   * in one statement, one round trip, instead of BEGIN, four statements and
+   * COMMIT on a checked-out connection.
+   */
+  dataModifyingCtes?: boolean;
 }
 
 /** Throws (so that the transaction rolls back) when a step that must change a row did not. */
@@ -113,25 +119,33 @@ function isDeadlock(error: unknown): boolean {
   return code === "ER_LOCK_DEADLOCK" || errno === 1213 || code === "40P01";
 }
 
+/** Runs `attempt` again when the server picked it as a deadlock victim, which it rolled back whole. */
+async function retryingDeadlocks<T>(attempt: () => Promise<T>): Promise<T> {
+  for (let tries = 1; ; tries++) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (!isDeadlock(error) || tries === DEADLOCK_ATTEMPTS) throw error;
+    }
+  }
+}
+
 /** A SqlConnection over a pool; transactions hold one client from BEGIN to COMMIT. */
 export function pooledConnection<Client>(pool: SqlPool<Client>, owned: boolean): SqlConnection {
   return {
     run: (statement) => pool.run(statement),
-    transaction: async (steps) => {
-      for (let attempt = 1; ; attempt++) {
+    transaction: (steps) =>
+      retryingDeadlocks(async () => {
         const client = await pool.acquire();
         try {
           await runTransaction((statement) => pool.run(statement, client), steps);
           pool.release(client, false);
-          return;
         } catch (error) {
           // A connection cut mid-transaction must not go back to the pool for the next caller.
           pool.release(client, !(error instanceof RotationConflictError) && !isDeadlock(error));
-          // The server rolled a deadlock victim back whole, so running it again is safe.
-          if (!isDeadlock(error) || attempt === DEADLOCK_ATTEMPTS) throw error;
+          throw error;
         }
-      }
-    },
+      }),
     close: async () => {
       if (owned) await pool.end();
     },
@@ -540,15 +554,27 @@ export class SqlBrokerStore implements BrokerStore {
     });
   }
 
-  async completeRotation({
+  async completeRotation(rotation: Rotation): Promise<void> {
+    const db = await this.db();
+    if (!this.dialect.dataModifyingCtes) {
+      await db.transaction(this.rotationSteps(rotation));
+      return;
+    }
+    const { rows } = await retryingDeadlocks(() => db.run(this.rotationStatement(rotation)));
+    const counts = rows[0] ?? {};
+    if (Number(counts.claimed) === 0) throw new RotationConflictError(ROTATION_NOT_CLAIMED);
+    if (Number(counts.renewed) === 0) throw new RotationConflictError(ROTATION_SESSION_GONE);
+  }
+
+  private rotationSteps({
     claim,
     successor,
     next,
     sessionData,
     completedAt,
-  }: Rotation): Promise<void> {
+  }: Rotation): TransactionStep[] {
     const { tokens, sessions } = this.t;
-    await (await this.db()).transaction([
+    return [
       {
         text:
           `UPDATE ${tokens} SET successor = ?, consumed_at = ? ` +
@@ -567,7 +593,48 @@ export class SqlBrokerStore implements BrokerStore {
         params: [next.sessionId, claim.hash],
       },
       this.insertToken(next),
-    ]);
+    ];
+  }
+
+  /**
+   * `rotationSteps` as one statement. The claim's UPDATE also checks that
+   * the session exists, and every later part runs only if the part before it
+   * changed its row, so that a lost claim or a missing session changes
+   * nothing, as the transaction's rollback would. Should a revocation commit
+   * between the claim's UPDATE and the session's (both in this statement),
+   * the claimed token keeps its new consumed_at and successor: its session
+   * is gone, so it reads as unknown from then on, and it expires with it.
+   */
+  private rotationStatement({
+    claim,
+    successor,
+    next,
+    sessionData,
+    completedAt,
+  }: Rotation): Statement {
+    const { tokens, sessions } = this.t;
+    const { key, integer, text } = this.dialect.types;
+    // INSERT … SELECT types its parameters from the SELECT, not from the columns.
+    const added = `CAST(? AS ${key}), CAST(? AS ${key}), CAST(? AS ${integer}), CAST(? AS ${integer}), CAST(? AS ${text})`;
+    return {
+      text:
+        `WITH claimed AS (UPDATE ${tokens} SET successor = ?, consumed_at = ? ` +
+        `WHERE hash = ? AND consumed_at = ? AND successor IS NULL AND session_id = ? ` +
+        `AND EXISTS (SELECT 1 FROM ${sessions} WHERE id = ?) RETURNING hash), ` +
+        `renewed AS (UPDATE ${sessions} SET data = ? ` +
+        `WHERE id = ? AND EXISTS (SELECT 1 FROM claimed) RETURNING id), ` +
+        `pruned AS (DELETE FROM ${tokens} ` +
+        `WHERE session_id = ? AND hash <> ? AND EXISTS (SELECT 1 FROM renewed)), ` +
+        `added AS (INSERT INTO ${tokens} (${TOKEN_COLUMNS}) ` +
+        `SELECT ${added} WHERE EXISTS (SELECT 1 FROM renewed)) ` +
+        `SELECT (SELECT count(*) FROM claimed) AS claimed, (SELECT count(*) FROM renewed) AS renewed`,
+      params: [
+        ...[successor, completedAt, claim.hash, claim.claimedAt, next.sessionId, next.sessionId],
+        ...[sessionData, next.sessionId],
+        ...[next.sessionId, claim.hash],
+        ...tokenValues(next),
+      ],
+    };
   }
 
   async getRefreshToken(hash: string): Promise<RefreshTokenRecord | null> {
