@@ -24,7 +24,7 @@ export class RefreshTokens {
   private readonly keys: Keyring;
 
   constructor(secrets: readonly Uint8Array[]) {
-    this.keys = new Keyring(secrets, "ts-oidc-auth refresh tokens v1");
+    this.keys = Keyring.raw(secrets, "ts-oidc-auth refresh tokens v1");
   }
 
   /** A new token for the session's generation, and its hash (what the store keeps). */

@@ -15,10 +15,10 @@ export class UnreadableSecret extends Error {
 }
 
 export class SecretBox {
-  private readonly keys: Keyring;
+  private readonly keys: Keyring<CryptoKey>;
 
   constructor(secrets: readonly Uint8Array[], purpose: string) {
-    this.keys = new Keyring(secrets, purpose);
+    this.keys = Keyring.forJwe(secrets, purpose);
   }
 
   async seal(plaintext: string): Promise<string> {

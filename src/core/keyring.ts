@@ -4,20 +4,41 @@
  * first: the first seals, every one opens, so a secret can be rotated by
  * putting the new one in front (README "Configuration", `secret`).
  */
-export class Keyring {
+export class Keyring<Key = Uint8Array> {
   /** The key that seals. */
-  readonly sealing: Promise<Uint8Array>;
+  readonly sealing: Promise<Key>;
   /** Every key that opens, the sealing one first. */
-  readonly opening: Promise<Uint8Array[]>;
+  readonly opening: Promise<Key[]>;
 
-  constructor(secrets: readonly Uint8Array[], purpose: string) {
+  /** Raw 256-bit keys (for HMAC). */
+  static raw(secrets: readonly Uint8Array[], purpose: string): Keyring<Uint8Array> {
+    return new Keyring(secrets, purpose, async (key) => key);
+  }
+
+  /**
+   * A256GCM keys for jose's `dir` JWE (RFC 7518 §4.5, §5.3), imported once:
+   * given raw bytes, jose would import them again on every call.
+   */
+  static forJwe(secrets: readonly Uint8Array[], purpose: string): Keyring<CryptoKey> {
+    return new Keyring(secrets, purpose, (key) =>
+      crypto.subtle.importKey("raw", key, "AES-GCM", false, ["encrypt", "decrypt"]),
+    );
+  }
+
+  private constructor(
+    secrets: readonly Uint8Array[],
+    purpose: string,
+    prepare: (key: Uint8Array<ArrayBuffer>) => Promise<Key>,
+  ) {
     if (secrets.length === 0) throw new Error("a keyring needs at least one secret");
-    this.opening = Promise.all(secrets.map((secret) => deriveKey(secret, purpose)));
-    this.sealing = this.opening.then((keys) => keys[0] as Uint8Array);
+    this.opening = Promise.all(
+      secrets.map(async (secret) => prepare(await deriveKey(secret, purpose))),
+    );
+    this.sealing = this.opening.then((keys) => keys[0] as Key);
   }
 
   /** The first `open(key)` that succeeds; the last failure when none does. */
-  async openWithAny<T>(open: (key: Uint8Array) => Promise<T>): Promise<T> {
+  async openWithAny<T>(open: (key: Key) => Promise<T>): Promise<T> {
     let failure: unknown;
     for (const key of await this.opening) {
       try {
@@ -31,7 +52,7 @@ export class Keyring {
 }
 
 /** A 256-bit key for one purpose, derived from a secret with HKDF-SHA-256. */
-async function deriveKey(secret: Uint8Array, purpose: string): Promise<Uint8Array> {
+async function deriveKey(secret: Uint8Array, purpose: string): Promise<Uint8Array<ArrayBuffer>> {
   const material = await crypto.subtle.importKey("raw", new Uint8Array(secret), "HKDF", false, [
     "deriveBits",
   ]);

@@ -34,14 +34,14 @@ export interface UsedOnceRegistry {
 }
 
 export class LoginStateSealer {
-  private readonly keys: Keyring;
+  private readonly keys: Keyring<CryptoKey>;
 
   constructor(
     secrets: readonly Uint8Array[],
     private readonly ttlSeconds: number,
     private readonly used: UsedOnceRegistry,
   ) {
-    this.keys = new Keyring(secrets, "ts-oidc-auth login state v1");
+    this.keys = Keyring.forJwe(secrets, "ts-oidc-auth login state v1");
   }
 
   /** The `state` parameter for the authorization request. */

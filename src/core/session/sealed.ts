@@ -13,10 +13,10 @@ const DECRYPT_OPTIONS = {
 };
 
 export class SealedValues {
-  private readonly keys: Keyring;
+  private readonly keys: Keyring<CryptoKey>;
 
   constructor(secrets: readonly Uint8Array[], purpose: string) {
-    this.keys = new Keyring(secrets, purpose);
+    this.keys = Keyring.forJwe(secrets, purpose);
   }
 
   /** `payload` sealed until `expiresAt` (unix seconds). */
