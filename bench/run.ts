@@ -297,14 +297,15 @@ function report(run: Run): string {
     out.push(
       "## Broker",
       "",
-      "In-process (the core's token endpoint and broker called directly, no HTTP), 10 concurrent clients, each running its operation back to back. Refresh: each client rotates its own session's refresh token; with *IdP refresh included*, every rotation also refreshes at the dev IdP (oidc-provider in its own process on core 1, as a real IdP would be), and *IdP share* is the part of the rotation time spent waiting for it. The stores are PostgreSQL on 127.0.0.1:5432 (tables `oidc_bench_*`, dropped afterwards), a SQLite file and a private `redis-server` without persistence.",
+      "In-process (the core's token endpoint and broker called directly, no HTTP), 10 concurrent clients, each running its operation back to back. Refresh: each client rotates its own session's refresh token; with *IdP refresh included*, every rotation also refreshes at the dev IdP (oidc-provider in its own process on core 1, as a real IdP would be), and *IdP share* is the part of the rotation time spent waiting for it. The stores are PostgreSQL on 127.0.0.1:5432 (tables `oidc_bench_*`, dropped afterwards), a SQLite file and a private `redis-server` without persistence. *CPU ms* per operation: the broker's process (`process.cpuUsage`, its Web Crypto threads included) and the store's server (its processes' times from /proc; SQLite runs inside the broker). Both share the machine's 2 cores, so 2,000 ms ÷ their sum is the most rotations per second this machine can do.",
       "",
-      "| operation | store | clients | per second | p50 ms | p99 ms | IdP share |",
-      "|---|---|---:|---:|---:|---:|---:|",
+      "| operation | store | clients | per second | p50 ms | p99 ms | IdP share | CPU ms, broker | CPU ms, store | 2-core ceiling /s |",
+      "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     );
     for (const row of broker) {
+      const cpu = (row.brokerCpuMs ?? Number.NaN) + (row.storeCpuMs ?? 0);
       out.push(
-        `| ${row.what} | ${row.store} | ${row.clients} | ${fmt(row.perSecond)} | ${row.p50Ms === undefined ? "—" : fmt(row.p50Ms, 2)} | ${row.p99Ms === undefined ? "—" : fmt(row.p99Ms, 2)} | ${row.idpShare === undefined ? "—" : `${fmt(100 * row.idpShare)} %`} |`,
+        `| ${row.what} | ${row.store} | ${row.clients} | ${fmt(row.perSecond)} | ${row.p50Ms === undefined ? "—" : fmt(row.p50Ms, 2)} | ${row.p99Ms === undefined ? "—" : fmt(row.p99Ms, 2)} | ${row.idpShare === undefined ? "—" : `${fmt(100 * row.idpShare)} %`} | ${row.brokerCpuMs === undefined ? "—" : fmt(row.brokerCpuMs, 3)} | ${row.storeCpuMs === undefined ? "—" : fmt(row.storeCpuMs, 3)} | ${Number.isFinite(cpu) && row.idpShare === undefined ? fmt(2000 / cpu) : "—"} |`,
       );
     }
     out.push("");
