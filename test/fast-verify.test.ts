@@ -1,5 +1,5 @@
 /**
- * The Node.js RS256 fast path (src/core/fast-verify.ts) only ever accepts
+ * The Node.js fast path (src/core/fast-verify.ts) only ever accepts
  * what jose accepts, with the same claims: every forged token of the
  * conformance suite and the attacks aimed at a hand-written verifier (alg
  * confusion, `none`, `crit`, `b64: false`, `kid` tricks, duplicate JSON keys,
@@ -11,8 +11,10 @@ import { after, before, describe, it } from "node:test";
 import {
   base64url,
   CompactSign,
+  exportJWK,
   FlattenedSign,
   generateKeyPair,
+  type JWK,
   type JWTVerifyOptions,
   jwtVerify,
   SignJWT,
@@ -387,5 +389,103 @@ describe("canonical tokens only", () => {
       }
     }
     setFastVerify(true);
+  });
+});
+
+/**
+ * The ES256 and EdDSA fast paths (issue 15): genuine tokens are accepted as
+ * jose accepts them, both spellings of EdDSA included, and what would fool a
+ * hand-written verifier goes to jose, which refuses it: an ECDSA signature
+ * in DER form, a header naming another algorithm's key, an algorithm the
+ * options do not allow. The key set holds a key of each algorithm.
+ */
+describe("ES256 and EdDSA fast paths", () => {
+  const issuer = "https://issuer.example.org";
+  const audience = "fast-verify-api";
+  const pairs = new Map<string, CryptoKeyPair>();
+  let keys: RefreshingKeySet;
+  let options: JWTVerifyOptions;
+
+  before(async () => {
+    const jwks: JWK[] = [];
+    for (const alg of ["RS256", "ES256", "EdDSA"] as const) {
+      const pair = await generateKeyPair(alg, { extractable: true });
+      pairs.set(alg, pair);
+      jwks.push({ ...(await exportJWK(pair.publicKey)), kid: alg, alg, use: "sig" });
+    }
+    // The same Ed25519 key under its fully-specified name, Ed25519: jose matches `alg` exactly.
+    const ed25519 = (pairs.get("EdDSA") as CryptoKeyPair).publicKey;
+    jwks.push({ ...(await exportJWK(ed25519)), kid: "Ed25519", alg: "Ed25519", use: "sig" });
+    keys = new RefreshingKeySet(async () => ({ keys: jwks }), { cooldownMs: 0, maxAgeMs: 600_000 });
+    options = verifyOptions({
+      issuer,
+      audience,
+      algorithms: [...ASYMMETRIC_ALGORITHMS],
+      clockTolerance: 30,
+    });
+    assert.ok(await nodeCryptoLoaded());
+  });
+
+  const claims = () => {
+    const now = Math.floor(Date.now() / 1000);
+    return { iss: issuer, aud: audience, sub: "someone", iat: now, exp: now + 300 };
+  };
+  const sign = (alg: string, kid: string, signingAlg = alg) =>
+    new SignJWT(claims())
+      .setProtectedHeader({ alg, kid, typ: "JWT" })
+      .sign((pairs.get(signingAlg) as CryptoKeyPair).privateKey);
+
+  async function verdicts(token: string, verifyWith = options) {
+    const fast = await fastVerify(token, keys.getKey, verifyWith);
+    const jose = await jwtVerify(token, keys.getKey, verifyWith).then(
+      (result) => result.payload,
+      () => undefined,
+    );
+    return { fast, jose };
+  }
+
+  it("accepts genuine ES256, EdDSA and Ed25519 tokens exactly as jose does", async () => {
+    for (const [alg, kid] of [
+      ["ES256", "ES256"],
+      ["EdDSA", "EdDSA"],
+      ["Ed25519", "Ed25519"],
+    ] as const) {
+      const { fast, jose } = await verdicts(await sign(alg, kid, alg === "ES256" ? alg : "EdDSA"));
+      assert.ok(jose !== undefined, `${alg}: jose accepts it`);
+      assert.deepEqual(fast, jose, alg);
+    }
+  });
+
+  it("leaves DER signatures, another algorithm's key and disallowed algorithms to jose", async () => {
+    const es256 = await sign("ES256", "ES256");
+    const [header, payload, signature] = es256.split(".") as [string, string, string];
+    const raw = Buffer.from(signature, "base64url");
+    const integer = (bytes: Buffer) => {
+      const trimmed = bytes.subarray(bytes.findIndex((byte) => byte !== 0));
+      const positive =
+        (trimmed[0] as number) & 0x80 ? Buffer.concat([Buffer.of(0), trimmed]) : trimmed;
+      return Buffer.concat([Buffer.of(0x02, positive.length), positive]);
+    };
+    const body = Buffer.concat([integer(raw.subarray(0, 32)), integer(raw.subarray(32))]);
+    const der = Buffer.concat([Buffer.of(0x30, body.length), body]).toString("base64url");
+    const b64 = (text: string) => base64url.encode(text);
+    const attacks: Record<string, [string, JWTVerifyOptions?]> = {
+      "ES256 signature in DER form": [`${header}.${payload}.${der}`],
+      "ES256 header naming the Ed25519 key": [await sign("ES256", "EdDSA", "ES256")],
+      "EdDSA header naming the P-256 key": [await sign("EdDSA", "ES256", "EdDSA")],
+      "EdDSA header over an ES256 signature": [
+        `${b64('{"alg":"EdDSA","kid":"EdDSA"}')}.${payload}.${signature}`,
+      ],
+      "ES256 when only RS256 is allowed": [es256, { ...options, algorithms: ["RS256"] }],
+      "EdDSA when only ES256 is allowed": [
+        await sign("EdDSA", "EdDSA"),
+        { ...options, algorithms: ["ES256"] },
+      ],
+    };
+    for (const [name, [token, verifyWith]] of Object.entries(attacks)) {
+      const { fast, jose } = await verdicts(token, verifyWith);
+      assert.equal(jose, undefined, `${name}: jose refuses it`);
+      assert.equal(fast, undefined, `${name}: the fast path leaves it to jose`);
+    }
   });
 });
