@@ -113,12 +113,30 @@ export async function startIdpProcess(): Promise<DevIdpProcess> {
   };
 }
 
+interface LoadResult {
+  count: number;
+  elapsed: number;
+  latencies: number[];
+}
+
+/** A row's throughput and latency from a `loadFor` run. */
+function loadRow(what: string, store: string, clients: number, load: LoadResult): BrokerRow {
+  return {
+    what,
+    store,
+    clients,
+    perSecond: load.count / load.elapsed,
+    p50Ms: median(load.latencies),
+    p99Ms: percentile(load.latencies, 99),
+  };
+}
+
 /** Runs `clients` loops of `step` for `seconds`; every step's latency in ms. */
 export async function loadFor(
   seconds: number,
   clients: number,
   step: (client: number) => Promise<void>,
-): Promise<{ count: number; elapsed: number; latencies: number[] }> {
+): Promise<LoadResult> {
   const latencies: number[] = [];
   const start = performance.now();
   const deadline = start + seconds * 1000;
@@ -398,14 +416,7 @@ async function storeRows(
       const tokens = await idpClient.refresh(idpTokens[c] as string);
       if (tokens.refresh_token) idpTokens[c] = tokens.refresh_token;
     });
-    rows.push({
-      what: "dev IdP refresh grant alone (no broker)",
-      store: "—",
-      clients,
-      perSecond: alone.count / alone.elapsed,
-      p50Ms: median(alone.latencies),
-      p99Ms: percentile(alone.latencies, 99),
-    });
+    rows.push(loadRow("dev IdP refresh grant alone (no broker)", "—", clients, alone));
     log(`  dev IdP refresh alone: ${Math.round(alone.count / alone.elapsed)}/s`);
 
     // Mint and verify do not touch the store after the first key: measured once.
@@ -422,12 +433,7 @@ async function storeRows(
       await broker.exchange(claims, "");
     });
     rows.push({
-      what: "mint (RS256 access token)",
-      store: "—",
-      clients,
-      perSecond: mint.count / mint.elapsed,
-      p50Ms: median(mint.latencies),
-      p99Ms: percentile(mint.latencies, 99),
+      ...loadRow("mint (RS256 access token)", "—", clients, mint),
       brokerCpuMs: (brokerCpuMs() - mintCpuBefore) / mint.count,
     });
     log(`  mint: ${Math.round(mint.count / mint.elapsed)}/s`);
@@ -439,14 +445,7 @@ async function storeRows(
     const verify = await loadFor(seconds, clients, async () => {
       await broker.verify(tokens[next++ % tokens.length] as string);
     });
-    rows.push({
-      what: "verify, in full (1,000 distinct tokens)",
-      store: "—",
-      clients,
-      perSecond: verify.count / verify.elapsed,
-      p50Ms: median(verify.latencies),
-      p99Ms: percentile(verify.latencies, 99),
-    });
+    rows.push(loadRow("verify, in full (1,000 distinct tokens)", "—", clients, verify));
     log(`  verify: ${Math.round(verify.count / verify.elapsed)}/s`);
     const guard = auth.guard();
     const headers = tokens.map((token) => `Bearer ${token}`);
@@ -454,14 +453,7 @@ async function storeRows(
       const outcome = await guard(headers[next++ % headers.length]);
       if (outcome.kind !== "token") throw new Error("guard refused a broker token");
     });
-    rows.push({
-      what: "guard, cached (1,000 distinct tokens)",
-      store: "—",
-      clients,
-      perSecond: guarded.count / guarded.elapsed,
-      p50Ms: median(guarded.latencies),
-      p99Ms: percentile(guarded.latencies, 99),
-    });
+    rows.push(loadRow("guard, cached (1,000 distinct tokens)", "—", clients, guarded));
     log(`  guard: ${Math.round(guarded.count / guarded.elapsed)}/s`);
   }
 
@@ -479,12 +471,7 @@ async function storeRows(
     const storeAfter = opened.serverCpuMs();
     const total = result.latencies.reduce((sum, ms) => sum + ms, 0);
     rows.push({
-      what: `${what}, ${alg} keys`,
-      store: opened.label,
-      clients,
-      perSecond: result.count / result.elapsed,
-      p50Ms: median(result.latencies),
-      p99Ms: percentile(result.latencies, 99),
+      ...loadRow(`${what}, ${alg} keys`, opened.label, clients, result),
       ...(sessions === withIdp ? { idpShare: idpTime.ms / total } : {}),
       // With the IdP included, the broker's CPU holds the openid-client calls too.
       brokerCpuMs: brokerCpu,
