@@ -77,7 +77,12 @@ export class WebOIDCAuth extends OIDCAuth implements WebAuth {
   handler(options?: RouterOptions): AuthHandler {
     return this.#web.handler(options);
   }
-  /** The request's validated token, or the ready 401/403/503 `Response`; compiles the requirement per call. */
+  /**
+   * The request's validated token, or the ready 401/403/503 `Response`;
+   * compiles the requirement per call. A browser session's renewed cookie
+   * is not sent from here: guard session routes with `required()` or
+   * `optional()` (docs/browser-sessions.md "Guards").
+   */
   authenticate(request: Request, requirement?: Requirement): Promise<IDToken | Response> {
     return this.#web.authenticate(request, requirement);
   }
