@@ -76,6 +76,17 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
   }
 }
 
+/** Both auth objects' client at the dev IdP. */
+function idpClient(idp: DevIdp) {
+  return {
+    clientId: idp.confidentialClient.clientId,
+    clientSecret: idp.confidentialClient.clientSecret,
+    discoveryUrl: idp.discoveryUrl,
+    scopes: "myscope profile email",
+    audience: idp.audience,
+  };
+}
+
 function demoAuth(
   origin: string,
   idp: DevIdp,
@@ -83,11 +94,7 @@ function demoAuth(
   secret: string,
 ): ExpressOIDCAuth {
   return new ExpressOIDCAuth({
-    clientId: idp.confidentialClient.clientId,
-    clientSecret: idp.confidentialClient.clientSecret,
-    discoveryUrl: idp.discoveryUrl,
-    scopes: "myscope profile email",
-    audience: idp.audience,
+    ...idpClient(idp),
     appName: APP_NAME,
     brokerMode: true,
     // undefined: the default store, SQLite in the user's data directory for APP_NAME.
@@ -113,11 +120,7 @@ function sessionAuth(
   secret: string,
 ): ExpressOIDCAuth {
   return new ExpressOIDCAuth({
-    clientId: idp.confidentialClient.clientId,
-    clientSecret: idp.confidentialClient.clientSecret,
-    discoveryUrl: idp.discoveryUrl,
-    scopes: "myscope profile email",
-    audience: idp.audience,
+    ...idpClient(idp),
     proxy: origin,
     browserSessions: true,
     // Its own callback, and its page after the IdP's logout.

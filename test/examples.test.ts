@@ -15,10 +15,8 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { type DevIdp, startDevIdp } from "../dev-idp/index.ts";
-import { IdpUserAgent } from "../dev-idp/user-agent.ts";
 import { checkReadmeExamples } from "../scripts/check-readme-examples.ts";
 import { BrowserClient } from "./helpers/browser-client.ts";
-import { ALICE } from "./helpers/flows.ts";
 import { signWithIdpKey, validClaims } from "./helpers/forge.ts";
 import { TestClient } from "./helpers/http.ts";
 import {
@@ -220,14 +218,7 @@ async function sessionTour(
     return login;
   };
   const login = await sentToLogin();
-  const started = await browser.get(`${login.pathname}${login.search}`);
-  assert.equal(started.status, 302, started.text);
-  const back = await new IdpUserAgent().authorize(
-    new URL(started.headers.get("location") ?? ""),
-    ALICE.username,
-    ALICE.password,
-  );
-  const done = await browser.get(`${back.pathname}${back.search}`);
+  const done = await browser.logIn(login);
   assert.equal(done.status, 303, done.text);
   assert.equal(done.headers.get("location"), `${url}${app.page}`);
   for (const path of [app.page, app.home, app.page]) {

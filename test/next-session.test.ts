@@ -8,10 +8,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { type DevIdp, startDevIdp } from "../dev-idp/index.ts";
-import { IdpUserAgent } from "../dev-idp/user-agent.ts";
 import { NextOIDCAuth } from "../src/adapters/next.ts";
 import { BrowserClient } from "./helpers/browser-client.ts";
-import { ALICE } from "./helpers/flows.ts";
 import { TestClient } from "./helpers/http.ts";
 import { type RouteModule, type RunningApp, serveNextRoutes } from "./helpers/servers.ts";
 
@@ -50,13 +48,7 @@ describe("Next.js session helpers", () => {
     assert.equal(login.searchParams.get("redirect_uri"), `${app.url}/auth/v2/callback`);
     assert.equal(login.searchParams.get("return_to"), "/dashboard?tab=2");
     const browser = new BrowserClient(new TestClient(app.url));
-    const started = await browser.get(`${login.pathname}${login.search}`);
-    const back = await new IdpUserAgent().authorize(
-      new URL(started.headers.get("location") ?? ""),
-      ALICE.username,
-      ALICE.password,
-    );
-    const done = await browser.get(`${back.pathname}${back.search}`);
+    const done = await browser.logIn(login);
     assert.equal(done.status, 303, done.text);
     assert.equal(done.headers.get("location"), page);
 

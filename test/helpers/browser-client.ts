@@ -3,6 +3,9 @@
  * keeps what `Set-Cookie` stores, sends it back, forgets what expires, and
  * leaves redirects unfollowed so tests can look at each step.
  */
+import assert from "node:assert/strict";
+import { IdpUserAgent } from "../../dev-idp/user-agent.ts";
+import { ALICE } from "./flows.ts";
 import type { Reply, TestClient } from "./http.ts";
 
 export class CookieJar {
@@ -47,6 +50,21 @@ export class BrowserClient {
   /** A POST from one of the app's own pages: `Sec-Fetch-Site: same-origin` unless `headers` say otherwise. */
   async post(path: string, headers: Record<string, string> = { "sec-fetch-site": "same-origin" }) {
     return this.keep(await this.http.request(path, "POST", this.withCookies(headers)));
+  }
+
+  /**
+   * A login from the app's login URL: the app's redirect to the IdP, the
+   * user's sign-in there, and the app's callback, whose reply is returned.
+   */
+  async logIn(login: URL, user = ALICE): Promise<Reply> {
+    const started = await this.get(`${login.pathname}${login.search}`);
+    assert.equal(started.status, 302, started.text);
+    const back = await new IdpUserAgent().authorize(
+      new URL(started.headers.get("location") ?? ""),
+      user.username,
+      user.password,
+    );
+    return this.get(`${back.pathname}${back.search}`);
   }
 
   private withCookies(headers: Record<string, string>): Record<string, string> {
